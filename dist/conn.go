@@ -1,0 +1,219 @@
+package dist
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/barrelgo/barrelgo/etf"
+)
+
+// Carrier moves the frames of one connection after the handshake. TCP uses
+// one ordered byte stream; the QUIC carrier spreads lanes over streams.
+type Carrier interface {
+	// ReadFrame returns the next frame; an empty frame is a tick. It fails
+	// once the carrier is closed.
+	ReadFrame() ([]byte, error)
+	// WriteFrames writes the frames of one message in order. Messages with
+	// the same lane stay in order; a carrier may run distinct lanes
+	// concurrently.
+	WriteFrames(lane uint64, frames [][]byte) error
+	// WriteTick writes a keep-alive tick.
+	WriteTick() error
+	// Close closes the connection and unblocks ReadFrame.
+	Close() error
+}
+
+// Handler receives the messages of a connection, in order, from its reader
+// goroutine. It must not block for long: the connection reads nothing
+// meanwhile.
+type Handler interface {
+	HandleMessage(c *Conn, m *Message)
+}
+
+// Config describes an established connection.
+type Config struct {
+	Peer      etf.Atom
+	Fragments bool // FRAGMENTS negotiated: header form and fragmentation
+	// TickTime is net_ticktime: a peer silent that long is dead, and this
+	// side writes a tick every TickTime/4 when it had nothing else to send
+	// (60 s when 0).
+	TickTime time.Duration
+	Limits   Limits
+	Handler  Handler
+	Logger   *slog.Logger
+}
+
+// ErrTickTimeout is the reason a connection closes when its peer went silent
+// for net_ticktime.
+var ErrTickTimeout = errors.New("dist: net_tick_timeout: peer silent for net_ticktime")
+
+// ErrClosed reports a send on a closed connection.
+var ErrClosed = errors.New("dist: connection closed")
+
+// Conn is one established distribution connection.
+type Conn struct {
+	cfg     Config
+	carrier Carrier
+	log     *slog.Logger
+
+	encMu sync.Mutex
+	enc   Encoder
+
+	dec Decoder
+
+	wrote     atomic.Bool // something was written since the last tick period
+	read      atomic.Bool // something was read since the last tick period
+	closed    atomic.Bool
+	closeOnce sync.Once
+	done      chan struct{}
+	errMu     sync.Mutex
+	err       error
+}
+
+// NewConn wraps a carrier whose handshake completed.
+func NewConn(carrier Carrier, cfg Config) *Conn {
+	if cfg.TickTime <= 0 {
+		cfg.TickTime = 60 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	c := &Conn{cfg: cfg, carrier: carrier, done: make(chan struct{})}
+	c.log = cfg.Logger.With("peer", string(cfg.Peer))
+	c.enc.Fragments = cfg.Fragments
+	c.dec.Limits = cfg.Limits
+	return c
+}
+
+// Peer is the name of the node at the other end.
+func (c *Conn) Peer() etf.Atom { return c.cfg.Peer }
+
+// Done is closed when the connection has ended.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err is why the connection ended (nil while it runs).
+func (c *Conn) Err() error {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	return c.err
+}
+
+// Serve reads and dispatches messages and keeps the connection alive until
+// it fails, ctx ends or Close is called. It returns the reason.
+func (c *Conn) Serve(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.tickLoop(ctx)
+	}()
+	stop := context.AfterFunc(ctx, func() { c.fail(ctx.Err()) })
+	defer stop()
+	for {
+		frame, err := c.carrier.ReadFrame()
+		if err != nil {
+			c.fail(fmt.Errorf("dist: read from %s: %w", c.cfg.Peer, err))
+			break
+		}
+		c.read.Store(true)
+		m, err := c.dec.Decode(frame)
+		if err != nil {
+			c.log.Warn("closing distribution connection: peer broke the protocol", "reason", err)
+			c.fail(err)
+			break
+		}
+		if m != nil {
+			c.cfg.Handler.HandleMessage(c, m)
+		}
+	}
+	wg.Wait()
+	return c.Err()
+}
+
+func (c *Conn) tickLoop(ctx context.Context) {
+	t := time.NewTicker(c.cfg.TickTime / 4)
+	defer t.Stop()
+	silent := 0
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if c.read.Swap(false) {
+			silent = 0
+		} else if silent++; silent >= 4 {
+			c.log.Warn("closing distribution connection", "reason", "net_tick_timeout", "ticktime", c.cfg.TickTime)
+			c.fail(ErrTickTimeout)
+			return
+		}
+		if !c.wrote.Swap(false) {
+			if err := c.carrier.WriteTick(); err != nil {
+				c.fail(fmt.Errorf("dist: tick to %s: %w", c.cfg.Peer, err))
+				return
+			}
+		}
+	}
+}
+
+var laneSeed = maphash.MakeSeed()
+
+// laneOf is the ordering lane of a message: the same sender and target
+// always map to the same lane, so per-pair order holds on carriers that run
+// lanes in parallel.
+func laneOf(ctl *Control) uint64 {
+	var h maphash.Hash
+	h.SetSeed(laneSeed)
+	maphash.WriteComparable(&h, ctl.From)
+	maphash.WriteComparable(&h, ctl.To)
+	return h.Sum64()
+}
+
+// Send writes one control message (and its payload when the op has one).
+func (c *Conn) Send(ctx context.Context, ctl *Control, msg etf.Term) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var buf [4][]byte
+	c.encMu.Lock()
+	frames, err := c.enc.Encode(buf[:0], ctl, msg)
+	c.encMu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := c.carrier.WriteFrames(laneOf(ctl), frames); err != nil {
+		err = fmt.Errorf("dist: write to %s: %w", c.cfg.Peer, err)
+		c.fail(err)
+		return err
+	}
+	c.wrote.Store(true)
+	return nil
+}
+
+// Close ends the connection.
+func (c *Conn) Close() error {
+	c.fail(ErrClosed)
+	return nil
+}
+
+func (c *Conn) fail(err error) {
+	c.closeOnce.Do(func() {
+		c.errMu.Lock()
+		c.err = err
+		c.errMu.Unlock()
+		c.closed.Store(true)
+		c.carrier.Close()
+		close(c.done)
+	})
+}

@@ -1,0 +1,352 @@
+package dist
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/barrelgo/barrelgo/etf"
+)
+
+// Frame forms of a distribution message (after the carrier's length prefix).
+const (
+	passThrough   = 'p' // 112: version-prefixed control and message
+	hdrNormal     = 68  // 131 68: dist header
+	hdrFragment   = 69  // 131 69: first fragment
+	hdrContinue   = 70  // 131 70: fragment continuation
+	maxAtomRefs   = 255
+	cacheSize     = 2048
+	defaultFragSz = 65536
+)
+
+// Limits bounds what a peer can make this side buffer.
+type Limits struct {
+	// MaxMessage bounds one message, fragmented or not (DefaultMaxMessage
+	// when 0).
+	MaxMessage int
+	// MaxPendingSequences bounds fragmented messages in flight at once
+	// (DefaultMaxPendingSequences when 0).
+	MaxPendingSequences int
+	// MaxDepth bounds term nesting (etf.DefaultMaxDepth when 0).
+	MaxDepth int
+}
+
+// Defaults for Limits.
+const (
+	DefaultMaxMessage          = 256 << 20
+	DefaultMaxPendingSequences = 64
+)
+
+func (l Limits) maxMessage() int {
+	if l.MaxMessage > 0 {
+		return l.MaxMessage
+	}
+	return DefaultMaxMessage
+}
+
+func (l Limits) maxSeqs() int {
+	if l.MaxPendingSequences > 0 {
+		return l.MaxPendingSequences
+	}
+	return DefaultMaxPendingSequences
+}
+
+// Encoder writes control messages in the form a connection negotiated.
+//
+// With FRAGMENTS negotiated it always writes the dist header form
+// (131 68 with zero atom-cache references), splitting messages larger than
+// FragmentSize into 131 69 / 131 70 fragments; this is what OTP itself does
+// on such links, so a peer sees nothing it would not see from an Erlang node.
+// Without FRAGMENTS (old peers such as ergo) it writes the 'p' pass-through
+// form, which such peers read.
+type Encoder struct {
+	Fragments    bool
+	FragmentSize int // payload bytes per fragment; 65536 when 0
+	seq          uint64
+}
+
+// Encode appends the frames of one message to out, each frame as its own
+// slice (without the carrier's length prefix). msg is ignored unless the
+// op carries a message.
+func (e *Encoder) Encode(out [][]byte, c *Control, msg etf.Term) ([][]byte, error) {
+	ctl, err := c.Tuple()
+	if err != nil {
+		return out, err
+	}
+	if !e.Fragments {
+		b := make([]byte, 0, 64)
+		b = append(b, passThrough)
+		if b, err = etf.AppendEncode(b, ctl, nil); err != nil {
+			return out, fmt.Errorf("dist: encode %v control: %w", c.Op, err)
+		}
+		if c.Op.HasMessage() {
+			if b, err = etf.AppendEncode(b, msg, nil); err != nil {
+				return out, fmt.Errorf("dist: encode %v message: %w", c.Op, err)
+			}
+		}
+		return append(out, b), nil
+	}
+	b := make([]byte, 3, 64)
+	b[0], b[1], b[2] = etf.Version, hdrNormal, 0
+	if b, err = etf.AppendTerm(b, ctl, nil); err != nil {
+		return out, fmt.Errorf("dist: encode %v control: %w", c.Op, err)
+	}
+	if c.Op.HasMessage() {
+		if b, err = etf.AppendTerm(b, msg, nil); err != nil {
+			return out, fmt.Errorf("dist: encode %v message: %w", c.Op, err)
+		}
+	}
+	fs := e.FragmentSize
+	if fs <= 0 {
+		fs = defaultFragSz
+	}
+	payload := b[3:]
+	if len(payload) <= fs {
+		return append(out, b), nil
+	}
+	// Fragments count down to 1, all with the same sequence id.
+	e.seq++
+	n := uint64((len(payload) + fs - 1) / fs)
+	for i := uint64(0); i < n; i++ {
+		chunk := payload[i*uint64(fs) : min(uint64(len(payload)), (i+1)*uint64(fs))]
+		var f []byte
+		if i == 0 {
+			f = make([]byte, 0, 19+len(chunk))
+			f = append(f, etf.Version, hdrFragment)
+			f = binary.BigEndian.AppendUint64(f, e.seq)
+			f = binary.BigEndian.AppendUint64(f, n-i)
+			f = append(f, 0) // no atom-cache references
+		} else {
+			f = make([]byte, 0, 18+len(chunk))
+			f = append(f, etf.Version, hdrContinue)
+			f = binary.BigEndian.AppendUint64(f, e.seq)
+			f = binary.BigEndian.AppendUint64(f, n-i)
+		}
+		out = append(out, append(f, chunk...))
+	}
+	return out, nil
+}
+
+// ErrProtocol marks a peer that broke the distribution protocol; the
+// connection must be closed.
+var ErrProtocol = errors.New("dist: protocol violation")
+
+func protoErr(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrProtocol}, args...)...)
+}
+
+// Decoder reads frames of one connection: it keeps the atom cache the peer
+// fills through dist headers and the fragments being reassembled.
+type Decoder struct {
+	Limits Limits
+	cache  [cacheSize]etf.Atom
+	seqs   map[uint64]*pending
+	total  int // bytes buffered in pending sequences
+}
+
+type pending struct {
+	refs   []etf.Atom
+	next   uint64 // fragment id expected next
+	buf    []byte
+	starts int
+}
+
+// Message is one decoded distribution message.
+type Message struct {
+	Control *Control
+	// Payload is the message term for ops that carry one (see HasMessage);
+	// for PAYLOAD_* ops it is the exit reason, for SPAWN_REQUEST the
+	// argument list.
+	Payload etf.Term
+}
+
+// Decode reads one frame. It returns nil, nil for a frame that is part of an
+// unfinished fragmented message, and for a tick (an empty frame).
+func (d *Decoder) Decode(frame []byte) (*Message, error) {
+	if len(frame) == 0 {
+		return nil, nil
+	}
+	if frame[0] == passThrough {
+		return d.decodeBody(frame[1:], nil, true)
+	}
+	if len(frame) < 3 || frame[0] != etf.Version {
+		return nil, protoErr("frame starts with %x, want 'p' or 131", frame[:min(len(frame), 2)])
+	}
+	switch frame[1] {
+	case hdrNormal:
+		refs, n, err := d.header(frame[2:])
+		if err != nil {
+			return nil, err
+		}
+		return d.decodeBody(frame[2+n:], refs, false)
+	case hdrFragment:
+		if len(frame) < 19 {
+			return nil, protoErr("fragment header truncated")
+		}
+		seq := binary.BigEndian.Uint64(frame[2:])
+		frag := binary.BigEndian.Uint64(frame[10:])
+		refs, n, err := d.header(frame[18:])
+		if err != nil {
+			return nil, err
+		}
+		data := frame[18+n:]
+		if frag == 0 {
+			return nil, protoErr("fragment id 0")
+		}
+		if frag == 1 {
+			return d.decodeBody(data, refs, false)
+		}
+		if _, dup := d.seqs[seq]; dup {
+			return nil, protoErr("fragment sequence %d started twice", seq)
+		}
+		if len(d.seqs) >= d.Limits.maxSeqs() {
+			return nil, protoErr("more than %d fragmented messages in flight", d.Limits.maxSeqs())
+		}
+		if err := d.grow(len(data)); err != nil {
+			return nil, err
+		}
+		if d.seqs == nil {
+			d.seqs = make(map[uint64]*pending)
+		}
+		d.seqs[seq] = &pending{refs: refs, next: frag - 1, buf: append([]byte(nil), data...)}
+		return nil, nil
+	case hdrContinue:
+		if len(frame) < 18 {
+			return nil, protoErr("fragment continuation truncated")
+		}
+		seq := binary.BigEndian.Uint64(frame[2:])
+		frag := binary.BigEndian.Uint64(frame[10:])
+		p, ok := d.seqs[seq]
+		if !ok {
+			return nil, protoErr("continuation of unknown fragment sequence %d", seq)
+		}
+		if frag != p.next {
+			return nil, protoErr("fragment %d of sequence %d, want %d", frag, seq, p.next)
+		}
+		data := frame[18:]
+		if len(p.buf)+len(data) > d.Limits.maxMessage() {
+			return nil, protoErr("fragmented message exceeds %d bytes", d.Limits.maxMessage())
+		}
+		if err := d.grow(len(data)); err != nil {
+			return nil, err
+		}
+		p.buf = append(p.buf, data...)
+		if frag > 1 {
+			p.next--
+			return nil, nil
+		}
+		delete(d.seqs, seq)
+		d.total -= len(p.buf)
+		return d.decodeBody(p.buf, p.refs, false)
+	}
+	return nil, protoErr("unknown dist header type %d", frame[1])
+}
+
+// grow accounts for n more buffered bytes across all sequences.
+func (d *Decoder) grow(n int) error {
+	if d.total+n > 2*d.Limits.maxMessage() {
+		return protoErr("fragments in flight exceed %d bytes", 2*d.Limits.maxMessage())
+	}
+	d.total += n
+	return nil
+}
+
+// header parses NumberOfAtomCacheRefs, the flags and the references, updates
+// the cache and returns the atoms this message refers to.
+func (d *Decoder) header(b []byte) ([]etf.Atom, int, error) {
+	if len(b) < 1 {
+		return nil, 0, protoErr("dist header truncated")
+	}
+	n := int(b[0])
+	if n == 0 {
+		return nil, 1, nil
+	}
+	flagLen := n/2 + 1
+	if len(b) < 1+flagLen {
+		return nil, 0, protoErr("dist header flags truncated")
+	}
+	flags := b[1 : 1+flagLen]
+	nib := func(i int) byte {
+		if i%2 == 0 {
+			return flags[i/2] & 0x0f
+		}
+		return flags[i/2] >> 4
+	}
+	long := nib(n)&1 == 1
+	off := 1 + flagLen
+	refs := make([]etf.Atom, n)
+	for i := range n {
+		f := nib(i)
+		if off >= len(b) {
+			return nil, 0, protoErr("atom cache reference %d truncated", i)
+		}
+		idx := int(f&7)<<8 | int(b[off])
+		off++
+		if f&8 != 0 {
+			var l int
+			if long {
+				if off+2 > len(b) {
+					return nil, 0, protoErr("atom cache entry %d truncated", i)
+				}
+				l = int(binary.BigEndian.Uint16(b[off:]))
+				off += 2
+			} else {
+				if off+1 > len(b) {
+					return nil, 0, protoErr("atom cache entry %d truncated", i)
+				}
+				l = int(b[off])
+				off++
+			}
+			if off+l > len(b) {
+				return nil, 0, protoErr("atom cache entry %d text truncated", i)
+			}
+			d.cache[idx] = etf.Atom(b[off : off+l])
+			off += l
+		} else if d.cache[idx] == "" {
+			return nil, 0, protoErr("atom cache reference to empty slot %d", idx)
+		}
+		refs[i] = d.cache[idx]
+	}
+	return refs, off, nil
+}
+
+func (d *Decoder) decodeBody(b []byte, refs []etf.Atom, versioned bool) (*Message, error) {
+	if len(b) > d.Limits.maxMessage() {
+		return nil, protoErr("message of %d bytes exceeds %d", len(b), d.Limits.maxMessage())
+	}
+	opts := &etf.DecodeOptions{AtomRefs: refs, MaxDepth: d.Limits.MaxDepth}
+	next := func(b []byte) (etf.Term, int, error) {
+		if versioned {
+			return etf.DecodeVersioned(b, opts)
+		}
+		return etf.DecodeNext(b, opts)
+	}
+	ct, n, err := next(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: control message: %w", ErrProtocol, err)
+	}
+	c, err := ParseControl(ct)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+	}
+	m := &Message{Control: c}
+	rest := b[n:]
+	if !c.Op.HasMessage() {
+		if len(rest) != 0 {
+			return nil, protoErr("%v with %d unexpected bytes after the control message", c.Op, len(rest))
+		}
+		return m, nil
+	}
+	if len(rest) == 0 {
+		return nil, protoErr("%v without its message", c.Op)
+	}
+	msg, n, err := next(rest)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v message: %w", ErrProtocol, c.Op, err)
+	}
+	if n != len(rest) {
+		return nil, protoErr("%v with %d bytes after the message", c.Op, len(rest)-n)
+	}
+	m.Payload = msg
+	return m, nil
+}
