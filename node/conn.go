@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"time"
 
 	"github.com/barrelgo/barrelgo/dist"
-	"github.com/barrelgo/barrelgo/epmd"
 	"github.com/barrelgo/barrelgo/etf"
 	"github.com/barrelgo/barrelgo/handshake"
 )
@@ -85,47 +82,28 @@ func (n *Node) peerFor(ctx context.Context, node etf.Atom) (*peer, error) {
 func (n *Node) dial(node etf.Atom) (*peer, error) {
 	ctx, cancel := context.WithTimeout(n.ctx, n.opts.HandshakeTimeout)
 	defer cancel()
-	alive, host, err := handshake.SplitNodeName(string(node))
-	if err != nil {
+	if _, _, err := handshake.SplitNodeName(string(node)); err != nil {
 		return nil, fmt.Errorf("node: connect to %q: %w", node, err)
 	}
 	if err := handshake.CheckNameModes(string(n.name), string(node)); err != nil {
 		return nil, fmt.Errorf("node: connect to %s: %w", node, err)
 	}
-	epmdAddr := n.opts.EPMDAddr
-	if !isLoopback(host) && host != hostOf(n.name) {
-		// A remote host: ask its EPMD, on the same port as ours.
-		_, port, _ := net.SplitHostPort(epmdAddr)
-		epmdAddr = net.JoinHostPort(host, port)
-	}
-	info, err := epmd.NewClient(epmdAddr).PortPlease(ctx, alive)
+	l, err := n.transport.Dial(ctx, node)
 	if err != nil {
 		return nil, fmt.Errorf("node: connect to %s: %w", node, err)
 	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(int(info.Port))))
+	res, err := handshake.Dial(ctx, l, n.handshakeConfig(), string(node))
 	if err != nil {
+		l.Close()
 		return nil, fmt.Errorf("node: connect to %s: %w", node, err)
 	}
-	res, err := handshake.Dial(ctx, handshake.NewTCPFramer(c), n.handshakeConfig(), string(node))
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("node: connect to %s: %w", node, err)
-	}
-	return n.established(c, res)
-}
-
-func isLoopback(h string) bool {
-	if ip := net.ParseIP(h); ip != nil {
-		return ip.IsLoopback()
-	}
-	return h == "localhost"
+	return n.established(l, res)
 }
 
 func (n *Node) acceptLoop() {
 	defer n.wg.Done()
 	for {
-		c, err := n.ln.Accept()
+		l, err := n.transport.Accept(n.ctx)
 		if err != nil {
 			if !n.stopped.Load() {
 				n.log.Error("distribution listener failed", "err", err)
@@ -137,13 +115,13 @@ func (n *Node) acceptLoop() {
 			defer n.wg.Done()
 			ctx, cancel := context.WithTimeout(n.ctx, n.opts.HandshakeTimeout)
 			defer cancel()
-			res, err := handshake.Accept(ctx, handshake.NewTCPFramer(c), n.handshakeConfig())
+			res, err := handshake.Accept(ctx, l, n.handshakeConfig())
 			if err != nil {
-				n.log.Warn("incoming connection refused", "remote", c.RemoteAddr().String(), "err", err)
-				c.Close()
+				n.log.Warn("incoming connection refused", "remote", l.RemoteAddr(), "err", err)
+				l.Close()
 				return
 			}
-			if _, err := n.established(c, res); err != nil {
+			if _, err := n.established(l, res); err != nil {
 				n.log.Warn("incoming connection dropped", "peer", res.PeerName, "err", err)
 			}
 		}()
@@ -191,11 +169,16 @@ func (a arbiter) AliveReply(_ context.Context, p handshake.Peer, alive bool) err
 }
 
 // established turns a completed handshake into a served connection.
-func (n *Node) established(c net.Conn, res *handshake.Result) (*peer, error) {
+func (n *Node) established(l Link, res *handshake.Result) (*peer, error) {
 	name := etf.Atom(res.PeerName)
 	limits := n.opts.Limits
+	carrier, err := l.Established(res, limits)
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("node: connection from %s refused after handshake: %w", name, err)
+	}
 	p := &peer{name: name, flags: res.Flags, creation: res.PeerCreation, hidden: res.Hidden}
-	p.conn = dist.NewConn(dist.NewTCPCarrier(c, limits), dist.Config{
+	p.conn = dist.NewConn(carrier, dist.Config{
 		Peer:      name,
 		Fragments: res.Flags.Has(handshake.FlagFragments),
 		TickTime:  n.opts.TickTime,

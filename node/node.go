@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,7 +19,6 @@ import (
 	"time"
 
 	"github.com/barrelgo/barrelgo/dist"
-	"github.com/barrelgo/barrelgo/epmd"
 	"github.com/barrelgo/barrelgo/etf"
 	"github.com/barrelgo/barrelgo/handshake"
 )
@@ -35,15 +33,16 @@ type Options struct {
 	// Hidden makes the node hidden: it does not appear in nodes() of its
 	// peers and does not join global.
 	Hidden bool
-	// ListenAddr is where the distribution listener binds; ":0"-style
-	// addresses pick a free port. Default: port 0 on the host part of Name
-	// when it is an IP address, else all interfaces.
-	ListenAddr string
-	// EPMDAddr is the EPMD to register with and resolve names through.
-	// Default: 127.0.0.1 on ERL_EPMD_PORT or 4369.
-	EPMDAddr string
-	// NoEmbeddedEPMD disables starting an embedded EPMD server when none
-	// listens on EPMDAddr.
+	// Transport carries the connections; nil means TCP with EPMD
+	// (a TCPTransport with ListenAddr and EPMDAddr below).
+	Transport Transport
+	// ListenAddr and EPMDAddr configure the default TCP transport: where
+	// to listen (port 0 on the host part of Name when it is an IP address,
+	// else all interfaces) and which EPMD to use (127.0.0.1 on
+	// ERL_EPMD_PORT or 4369). An embedded EPMD starts when none listens,
+	// unless NoEmbeddedEPMD is set.
+	ListenAddr     string
+	EPMDAddr       string
 	NoEmbeddedEPMD bool
 	// TickTime is net_ticktime (60 s when 0).
 	TickTime time.Duration
@@ -66,9 +65,7 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	ln       net.Listener
-	reg      *epmd.Registration
-	embedded *epmd.Server
+	transport Transport
 
 	pidSeq atomic.Uint32
 	refSeq atomic.Uint64
@@ -112,16 +109,11 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	if opts.HandshakeTimeout <= 0 {
 		opts.HandshakeTimeout = handshake.DefaultSetupTime
 	}
-	if opts.EPMDAddr == "" {
-		opts.EPMDAddr = epmd.DefaultAddr()
+	if opts.Transport == nil {
+		opts.Transport = &TCPTransport{ListenAddr: opts.ListenAddr, EPMDAddr: opts.EPMDAddr, NoEmbeddedEPMD: opts.NoEmbeddedEPMD}
 	}
-	if opts.ListenAddr == "" {
-		if ip := net.ParseIP(host); ip != nil {
-			opts.ListenAddr = net.JoinHostPort(host, "0")
-		} else {
-			opts.ListenAddr = ":0"
-		}
-	}
+	_ = alive
+	_ = host
 	n := &Node{
 		opts:    opts,
 		name:    etf.Atom(opts.Name),
@@ -140,44 +132,18 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	n.pidSeq.Store(99)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 
-	ln, err := net.Listen("tcp", opts.ListenAddr)
+	n.transport = opts.Transport
+	creation, err := n.transport.Start(ctx, n.name, opts.Hidden)
 	if err != nil {
-		return nil, fmt.Errorf("node: listen on %s: %w", opts.ListenAddr, err)
+		return nil, err
 	}
-	n.ln = ln
-	port := ln.Addr().(*net.TCPAddr).Port
-	if !opts.NoEmbeddedEPMD {
-		srv, err := epmd.EnsureServer(ctx, opts.EPMDAddr, epmd.WithLogger(opts.Logger))
-		if err != nil {
-			ln.Close()
-			return nil, fmt.Errorf("node: start embedded epmd on %s: %w", opts.EPMDAddr, err)
-		}
-		n.embedded = srv
-	}
-	typ := epmd.NodeTypeNormal
-	if opts.Hidden {
-		typ = epmd.NodeTypeHidden
-	}
-	reg, err := epmd.NewClient(opts.EPMDAddr).Register(ctx, epmd.NodeInfo{Name: alive, Port: uint16(port), Type: typ})
-	if err != nil {
-		n.closeListeners()
-		return nil, fmt.Errorf("node: register %s with epmd: %w", opts.Name, err)
-	}
-	n.reg = reg
-	n.creation = reg.Creation()
-	n.log.Info("node started", "listen", ln.Addr().String(), "creation", n.creation, "epmd", opts.EPMDAddr)
+	n.creation = creation
+	n.log.Info("node started", "creation", n.creation)
 
 	n.startSystemProcesses()
 	n.wg.Add(1)
 	go n.acceptLoop()
 	return n, nil
-}
-
-func (n *Node) closeListeners() {
-	n.ln.Close()
-	if n.embedded != nil {
-		n.embedded.Close()
-	}
 }
 
 // Name is the node's full name.
@@ -186,8 +152,13 @@ func (n *Node) Name() etf.Atom { return n.name }
 // Creation is the node's creation as assigned by EPMD.
 func (n *Node) Creation() uint32 { return n.creation }
 
-// ListenPort is the distribution port.
-func (n *Node) ListenPort() int { return n.ln.Addr().(*net.TCPAddr).Port }
+// ListenPort is the TCP distribution port, or 0 with another transport.
+func (n *Node) ListenPort() int {
+	if t, ok := n.transport.(*TCPTransport); ok {
+		return t.Port()
+	}
+	return 0
+}
 
 // Stop disconnects every peer, ends every process and unregisters from EPMD.
 func (n *Node) Stop() error {
@@ -204,19 +175,13 @@ func (n *Node) Stop() error {
 		p.exit(etf.Atom("shutdown"))
 	}
 	n.cancel()
-	n.ln.Close()
+	n.transport.Close()
 	n.mu.RLock()
 	for _, p := range n.peers {
 		p.conn.Close()
 	}
 	n.mu.RUnlock()
 	n.wg.Wait()
-	if n.reg != nil {
-		n.reg.Close()
-	}
-	if n.embedded != nil {
-		n.embedded.Close()
-	}
 	n.log.Info("node stopped")
 	return nil
 }
