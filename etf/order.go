@@ -82,8 +82,8 @@ func Compare(a, b Term) int { return compareTerms(a, b, false) }
 // equal regardless of pair order.
 func Equal(a, b Term) bool { return compareTerms(a, b, true) == 0 }
 
-// compareExact is the total order of map keys: like Compare, but an integer
-// sorts before a float of the same value.
+// compareExact is the total order of map keys: like Compare, but every
+// integer sorts before every float, at any depth.
 func compareExact(a, b Term) int { return compareTerms(a, b, true) }
 
 func compareTerms(a, b Term, exact bool) int {
@@ -119,9 +119,11 @@ func compareTerms(a, b Term, exact bool) int {
 		x, y := a.(Port), b.(Port)
 		return cmpChain(cmp.Compare(x.Node, y.Node), cmp.Compare(x.Creation, y.Creation), cmp.Compare(x.ID, y.ID))
 	case classPid:
+		// OTP orders pids by serial and number first, then by node: this is
+		// what [deterministic] map encoding shows on OTP 25 and 27.
 		x, y := a.(Pid), b.(Pid)
-		return cmpChain(cmp.Compare(x.Node, y.Node), cmp.Compare(x.Creation, y.Creation),
-			cmp.Compare(x.Serial, y.Serial), cmp.Compare(x.ID, y.ID))
+		return cmpChain(cmp.Compare(x.Serial, y.Serial), cmp.Compare(x.ID, y.ID),
+			cmp.Compare(x.Node, y.Node), cmp.Compare(x.Creation, y.Creation))
 	case classTuple:
 		x, y := a.(Tuple), b.(Tuple)
 		if c := cmp.Compare(len(x), len(y)); c != 0 {
@@ -307,18 +309,19 @@ func compareNumbers(a, b Term, exact bool) int {
 	case ak != 2 && bk != 2:
 		return toBig(ai, ab).Cmp(toBig(bi, bb))
 	}
-	// An integer against a float: compare exactly, then integers first.
+	// In map-key order every integer sorts before every float, whatever
+	// the values (Erlang's "exact" order); otherwise compare the values.
+	if exact {
+		if ak == 2 {
+			return 1
+		}
+		return -1
+	}
 	var c int
 	if ak == 2 {
 		c = -compareIntFloat(bi, bb, af)
 	} else {
 		c = compareIntFloat(ai, ab, bf)
-	}
-	if c == 0 && exact {
-		if ak == 2 {
-			return 1
-		}
-		return -1
 	}
 	return c
 }
@@ -409,28 +412,52 @@ func duplicateKey(m Map) (int, bool) {
 	if len(m) <= 16 {
 		for i := 1; i < len(m); i++ {
 			for j := range i {
-				if Equal(m[i].Key, m[j].Key) {
+				if keysEqual(m[i].Key, m[j].Key) {
 					return i, true
 				}
 			}
 		}
 		return 0, false
 	}
-	seen := make(map[uint64][]int, len(m))
+	seen := make(map[uint64]int32, len(m))
 	var h maphash.Hash
 	h.SetSeed(hashSeed)
 	for i, p := range m {
 		h.Reset()
 		hashTerm(&h, p.Key)
 		k := h.Sum64()
-		for _, j := range seen[k] {
-			if Equal(p.Key, m[j].Key) {
+		j, ok := seen[k]
+		if !ok {
+			seen[k] = int32(i)
+			continue
+		}
+		if keysEqual(p.Key, m[j].Key) {
+			return i, true
+		}
+		// A true 64-bit collision, which the per-process random seed makes
+		// rare and unforceable: compare with every earlier key.
+		for j := range i {
+			if keysEqual(p.Key, m[j].Key) {
 				return i, true
 			}
 		}
-		seen[k] = append(seen[k], i)
 	}
 	return 0, false
+}
+
+// keysEqual is Equal with fast paths for the usual map keys.
+func keysEqual(a, b Term) bool {
+	switch x := a.(type) {
+	case Atom:
+		if y, ok := b.(Atom); ok {
+			return x == y
+		}
+	case int64:
+		if y, ok := b.(int64); ok {
+			return x == y
+		}
+	}
+	return Equal(a, b)
 }
 
 // hashTerm feeds h with a hash consistent with Equal.

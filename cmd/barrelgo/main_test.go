@@ -52,7 +52,9 @@ func TestClientCommandsAgainstGoNode(t *testing.T) {
 	defer srv.Stop()
 	got := make(chan etf.Term, 1)
 	_, err = srv.StartServer("svc", node.ServerFuncs{
-		Call: func(_ context.Context, _ node.From, req etf.Term) (etf.Term, error) { return etf.Tuple{etf.AtomOK, req}, nil },
+		Call: func(_ context.Context, _ node.From, req etf.Term) (etf.Term, error) {
+			return etf.Tuple{etf.AtomOK, req}, nil
+		},
 		Info: func(_ context.Context, m etf.Term) error { got <- m; return nil },
 	})
 	if err != nil {

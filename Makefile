@@ -1,0 +1,88 @@
+# barrelgo developer entry points. `make test` is what CI runs (.ci/run).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+
+GO ?= go
+MODULE := $(shell $(GO) list -m)
+
+# Newest staticcheck that resolves through the module proxy and runs on Go
+# 1.26 (checked: v0.6.1 = 2025.1.1, v0.7.0 and v0.8.2 = 2026.2.2 all work;
+# the year-style tag `@2025.1.1` is refused by proxy.golang.org, use vX.Y.Z).
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+# Packages whose tests also run under the race detector. Computed from
+# `go list` so that core directories which do not exist yet are skipped.
+CORE := etf|epmd|handshake|dist|node
+ALL_PKGS = $(shell $(GO) list -e ./...)
+RACE_PKGS = $(shell $(GO) list -e ./... | grep -E '^$(MODULE)/($(CORE))(/|$$)' || true)
+UNIT_PKGS = $(shell $(GO) list -e ./... | grep -v '^$(MODULE)/interop\(/\|$$\)' || true)
+
+# Fuzzing: every Fuzz* target of every package, one `go test -fuzz` each
+# (Go fuzzes a single target per invocation), FUZZTIME apiece.
+FUZZTIME ?= 10s
+
+# Command run by `make bench` after the Go benchmarks to measure the same
+# workloads on OTP for comparison (e.g. interop/bench_otp.sh). Empty: skipped.
+BENCH_OTP ?=
+
+.PHONY: run test unit race interop bench fuzz lint fmt-check vet staticcheck clean
+
+## run: round-trip a few terms through a local erl (or Go only without erl)
+run:
+	$(GO) run ./interop/cmd/etfdemo
+
+## test: formatting and vet, unit tests, race tests of the core, interop suite
+test: fmt-check vet unit race interop
+
+unit:
+	$(GO) test $(UNIT_PKGS)
+
+race:
+	@if [ -n "$(strip $(RACE_PKGS))" ]; then \
+		echo "$(GO) test -race $(RACE_PKGS)"; \
+		$(GO) test -race $(RACE_PKGS); \
+	else echo "race: no core packages yet"; fi
+
+## interop: tests against a real Erlang/OTP VM (skip with one line without erl)
+interop:
+	$(GO) test -race -count=1 -v ./interop/...
+
+## bench: Go benchmarks of every package, then $(BENCH_OTP) if set
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(ALL_PKGS)
+ifneq ($(strip $(BENCH_OTP)),)
+	$(BENCH_OTP)
+else
+	@echo "bench: BENCH_OTP not set, OTP comparison skipped"
+endif
+
+## fuzz: run every fuzz target for FUZZTIME (default 10s) each
+fuzz:
+	@found=0; \
+	for pkg in $(ALL_PKGS); do \
+		for target in $$($(GO) test -list '^Fuzz' "$$pkg" | grep -E '^Fuzz' || true); do \
+			found=$$((found + 1)); \
+			echo "== $$pkg $$target ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+		done; \
+	done; \
+	echo "fuzz: $$found target(s) run"
+
+## lint: gofmt, go vet and staticcheck
+lint: fmt-check vet staticcheck
+
+fmt-check:
+	@out="$$(gofmt -l .)"; \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(STATICCHECK) ./...
+
+clean:
+	$(GO) clean -testcache
