@@ -15,7 +15,7 @@ STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSIO
 
 # Packages whose tests also run under the race detector. Computed from
 # `go list` so that core directories which do not exist yet are skipped.
-CORE := etf|epmd|handshake|dist|node
+CORE := etf|epmd|discovery|handshake|dist|protodist|node|membership
 ALL_PKGS = $(shell $(GO) list -e ./...)
 RACE_PKGS = $(shell $(GO) list -e ./... | grep -E '^$(MODULE)/($(CORE))(/|$$)' || true)
 UNIT_PKGS = $(shell $(GO) list -e ./... | grep -v '^$(MODULE)/interop\(/\|$$\)' || true)
@@ -30,9 +30,9 @@ BENCH_OTP ?=
 
 .PHONY: run test unit race interop bench fuzz lint fmt-check vet staticcheck clean
 
-## run: round-trip a few terms through a local erl (or Go only without erl)
+## run: a local demo cluster on loopback (Ctrl-C to stop)
 run:
-	$(GO) run ./interop/cmd/etfdemo
+	$(GO) run ./cmd/barrelgo demo
 
 ## test: formatting and vet, unit tests, race tests of the core, interop suite
 test: fmt-check vet unit race interop
