@@ -25,7 +25,8 @@ type Carrier interface {
 	WriteFrames(lane uint64, frames [][]byte) error
 	// WriteTick writes a keep-alive tick.
 	WriteTick() error
-	// Close closes the connection and unblocks ReadFrame.
+	// Close closes the connection and unblocks ReadFrame and any write in
+	// progress.
 	Close() error
 }
 
@@ -139,6 +140,29 @@ func (c *Conn) Serve(ctx context.Context) error {
 func (c *Conn) tickLoop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.TickTime / 4)
 	defer t.Stop()
+	// Ticks go out from their own goroutine: a peer that stops reading
+	// blocks writes, and the silence check below must still run to end the
+	// connection (closing the carrier then unblocks the write).
+	kick := make(chan struct{}, 1)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-kick:
+			}
+			if err := c.carrier.WriteTick(); err != nil {
+				c.fail(fmt.Errorf("dist: tick to %s: %w", c.cfg.Peer, err))
+				return
+			}
+		}
+	}()
+	defer wg.Wait()
+	defer close(stop)
 	silent := 0
 	for {
 		select {
@@ -156,9 +180,9 @@ func (c *Conn) tickLoop(ctx context.Context) {
 			return
 		}
 		if !c.wrote.Swap(false) {
-			if err := c.carrier.WriteTick(); err != nil {
-				c.fail(fmt.Errorf("dist: tick to %s: %w", c.cfg.Peer, err))
-				return
+			select {
+			case kick <- struct{}{}:
+			default: // the previous tick is still being written
 			}
 		}
 	}
@@ -172,9 +196,23 @@ var laneSeed = maphash.MakeSeed()
 func laneOf(ctl *Control) uint64 {
 	var h maphash.Hash
 	h.SetSeed(laneSeed)
-	maphash.WriteComparable(&h, ctl.From)
-	maphash.WriteComparable(&h, ctl.To)
+	laneKey(&h, ctl.From)
+	laneKey(&h, ctl.To)
 	return h.Sum64()
+}
+
+// laneKey hashes a process a control names. Only pids, names and alias
+// refs pick the lane: other terms (in malformed controls) may not be
+// comparable, and WriteComparable panics on those.
+func laneKey(h *maphash.Hash, t etf.Term) {
+	switch v := t.(type) {
+	case etf.Pid:
+		maphash.WriteComparable(h, v)
+	case etf.Atom:
+		maphash.WriteComparable(h, v)
+	case etf.Ref:
+		maphash.WriteComparable(h, v)
+	}
 }
 
 // Send writes one control message (and its payload when the op has one).

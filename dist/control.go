@@ -7,6 +7,7 @@ package dist
 
 import (
 	"fmt"
+	"math/big"
 
 	"github.com/barrelgo/barrelgo/etf"
 )
@@ -80,9 +81,9 @@ func (o Op) HasMessage() bool {
 }
 
 // Control is a decoded control message. Which fields are meaningful depends
-// on Op; Decode normalises the _TT variants to their plain Op with the trace
-// token in Token, and PAYLOAD_* variants keep their Op (the reason is then
-// the message).
+// on Op. The _TT variants keep their own Op (so Tuple writes them back as
+// received) with the trace token in Token; PAYLOAD_* variants keep their Op
+// too (the reason is then the message).
 type Control struct {
 	Op Op
 	// From is the sending process: a Pid, or for MONITOR_P_EXIT an atom when
@@ -166,15 +167,7 @@ func ParseControl(t etf.Term) (*Control, error) {
 	bad := func(what string) (*Control, error) {
 		return nil, fmt.Errorf("dist: malformed %v control message (%s): %s", c.Op, what, etf.Format(t))
 	}
-	arity := map[Op]int{
-		OpLink: 3, OpSend: 3, OpExit: 4, OpUnlink: 3, OpRegSend: 4, OpGroupLeader: 3, OpExit2: 4,
-		OpSendTT: 4, OpExitTT: 5, OpRegSendTT: 5, OpExit2TT: 5, OpMonitorP: 4, OpDemonitorP: 4,
-		OpMonitorPExit: 5, OpSendSender: 3, OpSendSenderTT: 4, OpPayloadExit: 3, OpPayloadExitTT: 4,
-		OpPayloadExit2: 3, OpPayloadExit2TT: 4, OpPayloadMonitorPExit: 4, OpSpawnRequest: 6,
-		OpSpawnRequestTT: 7, OpSpawnReply: 5, OpSpawnReplyTT: 6, OpAliasSend: 3, OpAliasSendTT: 4,
-		OpUnlinkID: 4, OpUnlinkIDAck: 4,
-	}
-	want, known := arity[c.Op]
+	want, known := controlArity[c.Op]
 	if !known {
 		return nil, fmt.Errorf("dist: unknown control op %d: %s", opv, etf.Format(t))
 	}
@@ -270,10 +263,20 @@ func ParseControl(t etf.Term) (*Control, error) {
 		if !ok1 || !ok2 {
 			return bad("from and to must be pids")
 		}
+		// Ids are unsigned 64-bit: above 2^63 they decode as a bignum, and
+		// a Go-built tuple carries the uint64 Tuple put there.
 		switch id := tup[1].(type) {
 		case int64:
+			if id < 0 {
+				return bad("unlink id must be a 64-bit unsigned integer")
+			}
 			c.ID = uint64(id)
-		case interface{ Uint64() uint64 }:
+		case uint64:
+			c.ID = id
+		case *big.Int:
+			if !id.IsUint64() {
+				return bad("unlink id must be a 64-bit unsigned integer")
+			}
 			c.ID = id.Uint64()
 		default:
 			return bad("unlink id must be an integer")
@@ -281,6 +284,16 @@ func ParseControl(t etf.Term) (*Control, error) {
 		c.From, c.To = f, to
 	}
 	return c, nil
+}
+
+// controlArity is the tuple size of each op ParseControl accepts.
+var controlArity = map[Op]int{
+	OpLink: 3, OpSend: 3, OpExit: 4, OpUnlink: 3, OpRegSend: 4, OpGroupLeader: 3, OpExit2: 4,
+	OpSendTT: 4, OpExitTT: 5, OpRegSendTT: 5, OpExit2TT: 5, OpMonitorP: 4, OpDemonitorP: 4,
+	OpMonitorPExit: 5, OpSendSender: 3, OpSendSenderTT: 4, OpPayloadExit: 3, OpPayloadExitTT: 4,
+	OpPayloadExit2: 3, OpPayloadExit2TT: 4, OpPayloadMonitorPExit: 4, OpSpawnRequest: 6,
+	OpSpawnRequestTT: 7, OpSpawnReply: 5, OpSpawnReplyTT: 6, OpAliasSend: 3, OpAliasSendTT: 4,
+	OpUnlinkID: 4, OpUnlinkIDAck: 4,
 }
 
 func isProc(t etf.Term) bool {

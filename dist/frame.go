@@ -140,15 +140,17 @@ func protoErr(format string, args ...any) error {
 type Decoder struct {
 	Limits Limits
 	cache  [cacheSize]etf.Atom
+	// filled marks defined slots: '' is a valid cached atom (REG_SEND's
+	// unused field), so an empty text cannot mean "never defined".
+	filled [cacheSize]bool
 	seqs   map[uint64]*pending
 	total  int // bytes buffered in pending sequences
 }
 
 type pending struct {
-	refs   []etf.Atom
-	next   uint64 // fragment id expected next
-	buf    []byte
-	starts int
+	refs []etf.Atom
+	next uint64 // fragment id expected next
+	buf  []byte
 }
 
 // Message is one decoded distribution message.
@@ -201,6 +203,9 @@ func (d *Decoder) Decode(frame []byte) (*Message, error) {
 		}
 		if len(d.seqs) >= d.Limits.maxSeqs() {
 			return nil, protoErr("more than %d fragmented messages in flight", d.Limits.maxSeqs())
+		}
+		if len(data) > d.Limits.maxMessage() {
+			return nil, protoErr("fragmented message exceeds %d bytes", d.Limits.maxMessage())
 		}
 		if err := d.grow(len(data)); err != nil {
 			return nil, err
@@ -301,8 +306,9 @@ func (d *Decoder) header(b []byte) ([]etf.Atom, int, error) {
 				return nil, 0, protoErr("atom cache entry %d text truncated", i)
 			}
 			d.cache[idx] = etf.Atom(b[off : off+l])
+			d.filled[idx] = true
 			off += l
-		} else if d.cache[idx] == "" {
+		} else if !d.filled[idx] {
 			return nil, 0, protoErr("atom cache reference to empty slot %d", idx)
 		}
 		refs[i] = d.cache[idx]
