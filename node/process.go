@@ -163,9 +163,17 @@ func (p *Process) ReceiveMatch(ctx context.Context, match func(etf.Term) bool) (
 		for i := scanned; i < len(p.queue); i++ {
 			m := p.queue[i]
 			if match == nil || match(m) {
-				copy(p.queue[i:], p.queue[i+1:])
-				p.queue[len(p.queue)-1] = nil
-				p.queue = p.queue[:len(p.queue)-1]
+				if i == 0 {
+					// The common case, taking the oldest message, must not
+					// shift the whole queue: with a long backlog that made
+					// draining it quadratic.
+					p.queue[0] = nil
+					p.queue = p.queue[1:]
+				} else {
+					copy(p.queue[i:], p.queue[i+1:])
+					p.queue[len(p.queue)-1] = nil
+					p.queue = p.queue[:len(p.queue)-1]
+				}
 				if len(p.queue) == 0 {
 					p.queue = p.queue[:0:0] // release the backing array
 				}
