@@ -167,11 +167,21 @@ func (r *Registration) Err() error {
 	return r.lostErr
 }
 
-// Close unregisters the node by closing the connection, and waits for the
-// connection watcher to stop. It is safe to call more than once.
+// Close unregisters the node and waits until EPMD has let the name go, so
+// that the same name can register again at once. It is safe to call more
+// than once.
 func (r *Registration) Close() error {
 	r.closeOnce.Do(func() {
 		r.closing.Store(true)
+		// Half-close first: EPMD unregisters when it reads EOF and then
+		// closes its side, which the watcher sees. A bounded wait keeps a
+		// stuck EPMD from blocking shutdown.
+		if cw, ok := r.conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+			select {
+			case <-r.done:
+			case <-time.After(2 * time.Second):
+			}
+		}
 		if err := r.conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			r.closeErr = fmt.Errorf("epmd: unregister %q: %w", r.node.Name, err)
 		}
