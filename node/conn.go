@@ -206,7 +206,7 @@ func (n *Node) established(l Link, res *handshake.Result) (*peer, error) {
 		err := p.conn.Serve(n.ctx)
 		n.dropPeer(p, err)
 	}()
-	n.emit(Event{Kind: NodeUp, Node: name})
+	n.emit(Event{Kind: NodeUp, Node: name, Hidden: p.hidden})
 	return p, nil
 }
 
@@ -228,7 +228,7 @@ func (n *Node) dropPeer(p *peer, reason error) {
 	for _, pr := range procs {
 		pr.nodeDown(p.name)
 	}
-	n.emit(Event{Kind: NodeDown, Node: p.name, Reason: reason})
+	n.emit(Event{Kind: NodeDown, Node: p.name, Hidden: p.hidden, Reason: reason})
 }
 
 // sendControl sends a control message to node, connecting if needed.

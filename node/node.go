@@ -82,7 +82,7 @@ type Node struct {
 	funcs   map[[2]etf.Atom]Func
 
 	subsMu sync.Mutex
-	subs   map[int]chan<- Event
+	subs   map[int]func(Event)
 	subSeq int
 
 	groupLeader *Process
@@ -124,7 +124,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		peers:   make(map[etf.Atom]*peer),
 		dialing: make(map[etf.Atom]*dialState),
 		funcs:   make(map[[2]etf.Atom]Func),
-		subs:    make(map[int]chan<- Event),
+		subs:    make(map[int]func(Event)),
 	}
 	var key [8]byte
 	_, _ = rand.Read(key[:])
@@ -203,6 +203,9 @@ func (n *Node) newPid() etf.Pid {
 type Event struct {
 	Kind EventKind
 	Node etf.Atom
+	// Hidden is set for connections to hidden nodes, which Erlang's
+	// nodes() and visible-node monitors leave out.
+	Hidden bool
 	// Reason is why a connection went down.
 	Reason error
 }
@@ -227,12 +230,25 @@ func (k EventKind) String() string {
 }
 
 // Subscribe delivers node events to ch until the returned function is
-// called. Events are dropped, not queued, when ch is full.
+// called. Events are dropped, not queued, when ch is full; use SubscribeFunc
+// where none may be lost.
 func (n *Node) Subscribe(ch chan<- Event) (cancel func()) {
+	return n.SubscribeFunc(func(ev Event) {
+		select {
+		case ch <- ev:
+		default:
+		}
+	})
+}
+
+// SubscribeFunc calls fn for every node event, in order, until the returned
+// function is called. fn runs on the goroutine that saw the event and must
+// not block (queueing the event in a process mailbox is the usual body).
+func (n *Node) SubscribeFunc(fn func(Event)) (cancel func()) {
 	n.subsMu.Lock()
 	n.subSeq++
 	id := n.subSeq
-	n.subs[id] = ch
+	n.subs[id] = fn
 	n.subsMu.Unlock()
 	return func() {
 		n.subsMu.Lock()
@@ -244,11 +260,8 @@ func (n *Node) Subscribe(ch chan<- Event) (cancel func()) {
 func (n *Node) emit(ev Event) {
 	n.subsMu.Lock()
 	defer n.subsMu.Unlock()
-	for _, ch := range n.subs {
-		select {
-		case ch <- ev:
-		default:
-		}
+	for _, fn := range n.subs {
+		fn(ev)
 	}
 }
 

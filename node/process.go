@@ -258,6 +258,33 @@ func (n *Node) send(ctx context.Context, from etf.Pid, to etf.Term, msg etf.Term
 
 var errBadArg = errors.New("badarg")
 
+// SendNoConnect is erlang:send(To, Msg, [noconnect]) for To = {Name, Node}
+// or a remote pid: the message is dropped, and false returned, when no
+// connection to the node exists. barrel_p2p's membership traffic is sent
+// this way so that only HyParView decides which connections exist.
+func (p *Process) SendNoConnect(ctx context.Context, to etf.Term, msg etf.Term) bool {
+	n := p.node
+	var node etf.Atom
+	switch t := to.(type) {
+	case etf.Pid:
+		node = t.Node
+	case etf.Tuple:
+		if len(t) == 2 {
+			node, _ = t[1].(etf.Atom)
+		}
+	}
+	if node == "" || node == n.name {
+		return p.Send(ctx, to, msg) == nil
+	}
+	n.mu.RLock()
+	_, ok := n.peers[node]
+	n.mu.RUnlock()
+	if !ok {
+		return false
+	}
+	return p.Send(ctx, to, msg) == nil
+}
+
 func (n *Node) proc(pid etf.Pid) *Process {
 	n.mu.RLock()
 	defer n.mu.RUnlock()

@@ -123,7 +123,14 @@ func (n *Node) serveRex(p *Process) error {
 func (n *Node) spawnRequest(peer etf.Atom, ctl *dist.Control, args etf.Term) {
 	from := ctl.From.(etf.Pid)
 	reply := func(flags int64, result etf.Term) {
-		n.sendControlNoConnect(peer, &dist.Control{Op: dist.OpSpawnReply, Ref: ctl.Ref, To: from, Flags: flags, Result: result}, nil)
+		// SPAWN_REPLY carries no sender on the wire, but From picks its
+		// lane: the new process's, so that on carriers with parallel lanes
+		// (QUIC) the reply cannot be overtaken by that process's first
+		// message, EXIT or DOWN to the requester. ERTS disconnects a node
+		// whose spawned process signals before the reply ("Missing
+		// 'spawn_reply' signal", OTP-17737).
+		sender, _ := result.(etf.Pid)
+		n.sendControlNoConnect(peer, &dist.Control{Op: dist.OpSpawnReply, Ref: ctl.Ref, From: sender, To: from, Flags: flags, Result: result}, nil)
 	}
 	mod, _ := ctl.MFA[0].(etf.Atom)
 	fun, _ := ctl.MFA[1].(etf.Atom)
