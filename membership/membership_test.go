@@ -1,0 +1,174 @@
+package membership
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/barrelgo/barrelgo/epmd"
+	"github.com/barrelgo/barrelgo/etf"
+	"github.com/barrelgo/barrelgo/membership/hyparview"
+	"github.com/barrelgo/barrelgo/node"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// tcpCluster starts Go nodes over TCP on a private EPMD; membership does
+// not depend on the carrier (the QUIC clusters live in interop/).
+type tcpCluster struct {
+	t    *testing.T
+	epmd string
+}
+
+func newTCPCluster(t *testing.T) *tcpCluster {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	srv, err := epmd.Start(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return &tcpCluster{t: t, epmd: addr}
+}
+
+func (c *tcpCluster) start(name string, contacts ...etf.Atom) (*node.Node, *Membership) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n, err := node.Start(ctx, node.Options{Name: name + "@127.0.0.1", Cookie: "m", EPMDAddr: c.epmd, NoEmbeddedEPMD: true})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cfg := Config{HyParView: hyparview.DefaultConfig()}
+	cfg.HyParView.ContactNodes = contacts
+	cfg.HyParView.ContactRetry = 200 * time.Millisecond
+	cfg.HyParView.ShufflePeriod = 500 * time.Millisecond
+	m, err := Start(ctx, n, cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { m.Stop(); n.Stop() })
+	return n, m
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s never happened; last state: %s", what, last)
+}
+
+func TestThreeNodesExactViews(t *testing.T) {
+	c := newTCPCluster(t)
+	suffix := strconv.Itoa(int(time.Now().UnixNano() % 100000))
+	a, ma := c.start("ma" + suffix)
+	b, mb := c.start("mb"+suffix, a.Name())
+	cn, mc := c.start("mc"+suffix, a.Name())
+	events := make(chan Event, 64)
+	cancel := mb.Subscribe(func(ev Event) {
+		select {
+		case events <- ev:
+		default:
+		}
+	})
+	defer cancel()
+	views := map[etf.Atom]*Membership{a.Name(): ma, b.Name(): mb, cn.Name(): mc}
+	eventually(t, "exact 3-node views", func() (bool, string) {
+		state := ""
+		ok := true
+		for name, m := range views {
+			av := m.ActiveView()
+			state += fmt.Sprintf("%s=%v ", name, av)
+			var want []etf.Atom
+			for other := range views {
+				if other != name {
+					want = append(want, other)
+				}
+			}
+			slices.Sort(av)
+			slices.Sort(want)
+			ok = ok && slices.Equal(av, want)
+		}
+		return ok, state
+	})
+	var sawUp bool
+	for !sawUp {
+		select {
+		case ev := <-events:
+			sawUp = ev.Type == PeerUp
+		case <-time.After(5 * time.Second):
+			t.Fatal("no peer_up event on mb")
+		}
+	}
+	// A node that goes away leaves the views with reason nodedown.
+	downs := make(chan Event, 8)
+	defer ma.Subscribe(func(ev Event) {
+		if ev.Type == PeerDown {
+			select {
+			case downs <- ev:
+			default:
+			}
+		}
+	})()
+	mc.Stop()
+	cn.Stop()
+	select {
+	case ev := <-downs:
+		if ev.Node != cn.Name() || ev.Reason != "nodedown" {
+			t.Fatalf("peer_down = %+v, want %s nodedown", ev, cn.Name())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no peer_down after a member stopped")
+	}
+	eventually(t, "views without the stopped node", func() (bool, string) {
+		av := ma.ActiveView()
+		return !slices.Contains(av, cn.Name()), fmt.Sprint(av)
+	})
+}
+
+func TestMalformedMessagesAreDropped(t *testing.T) {
+	c := newTCPCluster(t)
+	suffix := strconv.Itoa(int(time.Now().UnixNano() % 100000))
+	a, ma := c.start("mx" + suffix)
+	b, mb := c.start("my"+suffix, a.Name())
+	eventually(t, "two-node view", func() (bool, string) {
+		av := ma.ActiveView()
+		return slices.Contains(av, b.Name()), fmt.Sprint(av)
+	})
+	p, _ := b.NewProcess()
+	defer p.Exit(node.Normal)
+	ctx := context.Background()
+	for _, bad := range []etf.Term{
+		etf.Atom("garbage"),
+		etf.Tuple{etf.Atom("$barrel_p2p_hyparview"), b.Name(), etf.Tuple{etf.Atom("join"), etf.Atom("not_a_peer")}},
+		etf.Tuple{etf.Atom("$barrel_p2p_hyparview"), b.Name(), etf.Tuple{etf.Atom("shuffle"), int64(3), make(etf.List, 10000), etf.Atom("x")}},
+		etf.Tuple{etf.Atom("$barrel_p2p_plumtree"), etf.Tuple{etf.Atom("gossip")}},
+	} {
+		for _, name := range registeredNames {
+			_ = p.Send(ctx, etf.Tuple{name, a.Name()}, bad)
+		}
+	}
+	// The overlay survives and still answers.
+	if av := ma.ActiveView(); !slices.Contains(av, b.Name()) {
+		t.Fatalf("view after garbage = %v", av)
+	}
+	_ = mb
+}

@@ -1,0 +1,64 @@
+package membership
+
+import (
+	"github.com/barrelgo/barrelgo/etf"
+	"github.com/barrelgo/barrelgo/membership/hyparview"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are membership's Prometheus instruments, named after barrel_p2p's
+// (barrel_p2p.hyparview.peer_up becomes barrel_p2p_hyparview_peer_up_total).
+// A nil *Metrics records nothing.
+type Metrics struct {
+	peerUp          prometheus.Counter
+	peerDown        *prometheus.CounterVec
+	left            prometheus.Counter
+	pendingTimeouts prometheus.Counter
+	malformedMsgs   *prometheus.CounterVec
+}
+
+// NewMetrics creates and registers the instruments on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		peerUp: prometheus.NewCounter(prometheus.CounterOpts{Name: "barrel_p2p_hyparview_peer_up_total",
+			Help: "Peers that entered the active view (barrel_p2p.hyparview.peer_up)."}),
+		peerDown: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "barrel_p2p_hyparview_peer_down_total",
+			Help: "Peers that left the active view, by reason (barrel_p2p.hyparview.peer_down)."}, []string{"reason"}),
+		left: prometheus.NewCounter(prometheus.CounterOpts{Name: "barrel_p2p_hyparview_left_total",
+			Help: "Graceful leaves of this node."}),
+		pendingTimeouts: prometheus.NewCounter(prometheus.CounterOpts{Name: "barrel_p2p_hyparview_pending_timeout_total",
+			Help: "Pending join, connect or neighbor attempts that timed out (barrel_p2p.hyparview.pending_timeout)."}),
+		malformedMsgs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "barrelgo_membership_malformed_messages_total",
+			Help: "Membership messages dropped because they did not decode, by target name."}, []string{"name"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.peerUp, m.peerDown, m.left, m.pendingTimeouts, m.malformedMsgs)
+	}
+	return m
+}
+
+func (m *Metrics) hyparviewEvent(e hyparview.Event) {
+	if m == nil {
+		return
+	}
+	switch e.Type {
+	case hyparview.EventPeerUp:
+		m.peerUp.Inc()
+	case hyparview.EventPeerDown:
+		m.peerDown.WithLabelValues(string(e.Reason)).Inc()
+	case hyparview.EventLeft:
+		m.left.Inc()
+	}
+}
+
+func (m *Metrics) pendingTimeout() {
+	if m != nil {
+		m.pendingTimeouts.Inc()
+	}
+}
+
+func (m *Metrics) malformed(name etf.Atom) {
+	if m != nil {
+		m.malformedMsgs.WithLabelValues(string(name)).Inc()
+	}
+}
