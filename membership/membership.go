@@ -17,6 +17,8 @@ import (
 
 	"github.com/barrelgo/barrelgo/etf"
 	"github.com/barrelgo/barrelgo/membership/hyparview"
+	"github.com/barrelgo/barrelgo/membership/plumtree"
+	"github.com/barrelgo/barrelgo/membership/registry"
 	"github.com/barrelgo/barrelgo/node"
 )
 
@@ -82,6 +84,7 @@ type Membership struct {
 	main *node.Process
 
 	hv *hyparview.State
+	bc broadcastState
 
 	subsMu sync.Mutex
 	subs   map[int]func(Event)
@@ -162,7 +165,11 @@ func Start(ctx context.Context, n *node.Node, cfg Config) (*Membership, error) {
 			m.main.Send(context.Background(), m.main.Pid(), nodeEvent(ev))
 		}
 	})
-	m.do(func() { m.apply(m.hv.Start(time.Now())) })
+	m.do(func() {
+		now := time.Now()
+		m.startBroadcast(now)
+		m.apply(m.hv.Start(now))
+	})
 	return m, nil
 }
 
@@ -245,6 +252,12 @@ func (m *Membership) loop(p *node.Process) error {
 			m.apply(m.hv.ConnectResult(now, v.node, v.ok))
 		case hvTimer:
 			m.apply(m.hv.TimerFired(now, hyparview.Timer(v)))
+		case ptTimer:
+			m.applyPT(m.bc.pt.Fire(now, plumtree.Timer(v)))
+		case regTimer:
+			m.applyReg(m.bc.reg.Fire(now, registry.Timer(v)))
+		default:
+			m.handleDirect(now, msg)
 		}
 	}
 }

@@ -172,3 +172,88 @@ func TestMalformedMessagesAreDropped(t *testing.T) {
 	}
 	_ = mb
 }
+
+func TestBroadcastAndRegistry(t *testing.T) {
+	c := newTCPCluster(t)
+	suffix := strconv.Itoa(int(time.Now().UnixNano() % 100000))
+	a, ma := c.start("ba" + suffix)
+	nodes := []*node.Node{a}
+	ms := []*Membership{ma}
+	for i := range 4 {
+		n, m := c.start(fmt.Sprintf("b%d%s", i, suffix), a.Name())
+		nodes = append(nodes, n)
+		ms = append(ms, m)
+	}
+	eventually(t, "a connected overlay", func() (bool, string) {
+		for _, m := range ms {
+			if len(m.ActiveView()) == 0 {
+				return false, "a node has an empty view"
+			}
+		}
+		return true, ""
+	})
+	got := make(chan etf.Atom, 16)
+	for i, m := range ms {
+		self := nodes[i].Name()
+		defer m.SubscribeBroadcast(etf.Atom("demo"), func(_ etf.Atom, payload etf.Term) {
+			if payload == etf.Atom("hello") {
+				got <- self
+			}
+		})()
+	}
+	if err := ms[2].Broadcast(etf.Atom("demo"), etf.Atom("hello")); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[etf.Atom]bool{}
+	for len(seen) < len(nodes) {
+		select {
+		case n := <-got:
+			seen[n] = true
+		case <-time.After(20 * time.Second):
+			t.Fatalf("broadcast reached only %v", seen)
+		}
+	}
+
+	// A service registered on the last node is found from the first.
+	owner := nodes[len(nodes)-1]
+	svc, err := owner.StartServer("", node.ServerFuncs{
+		Call: func(_ context.Context, _ node.From, req etf.Term) (etf.Term, error) { return etf.Tuple{etf.AtomOK, req}, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ms[len(ms)-1].RegisterService(etf.Atom("echo_svc"), svc.Pid(), etf.Map{{Key: etf.Atom("v"), Value: int64(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	eventually(t, "the service replicated to the first node", func() (bool, string) {
+		for _, s := range ma.Services() {
+			if s.Name == etf.Atom("echo_svc") && s.Node == owner.Name() {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(ma.Services())
+	})
+	where, pid, err := ma.WhereisService(ctx, etf.Atom("echo_svc"))
+	if err != nil || where != owner.Name() || pid != svc.Pid() {
+		t.Fatalf("WhereisService = %s %v %v", where, pid, err)
+	}
+	reply, err := a.Call(ctx, pid, etf.Atom("ping"))
+	if err != nil || !etf.Equal(reply, etf.Tuple{etf.AtomOK, etf.Atom("ping")}) {
+		t.Fatalf("call through the registry = %v, %v", reply, err)
+	}
+	// The service goes away with its process, everywhere.
+	svc.Exit(node.Shutdown)
+	eventually(t, "the dead service forgotten on the first node", func() (bool, string) {
+		for _, s := range ma.Services() {
+			if s.Name == etf.Atom("echo_svc") {
+				return false, fmt.Sprint(ma.Services())
+			}
+		}
+		return true, ""
+	})
+	if _, _, err := ma.WhereisService(ctx, etf.Atom("nope")); err == nil {
+		t.Fatal("an unknown service was found")
+	}
+}

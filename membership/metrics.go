@@ -15,6 +15,7 @@ type Metrics struct {
 	left            prometheus.Counter
 	pendingTimeouts prometheus.Counter
 	malformedMsgs   *prometheus.CounterVec
+	deliveries      prometheus.Counter
 }
 
 // NewMetrics creates and registers the instruments on reg.
@@ -30,9 +31,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Pending join, connect or neighbor attempts that timed out (barrel_p2p.hyparview.pending_timeout)."}),
 		malformedMsgs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "barrelgo_membership_malformed_messages_total",
 			Help: "Membership messages dropped because they did not decode, by target name."}, []string{"name"}),
+		deliveries: prometheus.NewCounter(prometheus.CounterOpts{Name: "barrel_p2p_plumtree_delivered_total",
+			Help: "Broadcasts delivered to this node (barrel_p2p.plumtree.delivered)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.peerUp, m.peerDown, m.left, m.pendingTimeouts, m.malformedMsgs)
+		reg.MustRegister(m.peerUp, m.peerDown, m.left, m.pendingTimeouts, m.malformedMsgs, m.deliveries)
 	}
 	return m
 }
@@ -60,5 +63,11 @@ func (m *Metrics) pendingTimeout() {
 func (m *Metrics) malformed(name etf.Atom) {
 	if m != nil {
 		m.malformedMsgs.WithLabelValues(string(name)).Inc()
+	}
+}
+
+func (m *Metrics) delivered() {
+	if m != nil {
+		m.deliveries.Inc()
 	}
 }
