@@ -237,20 +237,21 @@ func runGoGoScenarios(t *testing.T, c *quicCluster) {
 		for _, reason := range []etf.Term{etf.Atom("normal"), etf.Atom("abnormal"), etf.Tuple{etf.Atom("shutdown"), etf.Atom("x")}} {
 			p, _ := a.NewProcess()
 			p.SetTrapExit(true)
-			stop := make(chan struct{})
 			q, _ := b.Spawn(func(q *node.Process) error {
-				<-stop
+				if _, err := q.Receive(q.Context()); err != nil {
+					return err
+				}
 				return &node.ExitError{Reason: reason}
 			})
 			if err := p.Link(ctx, q.Pid()); err != nil {
 				t.Fatal(err)
 			}
 			mref, _ := p.Monitor(ctx, q.Pid())
-			// A round trip makes sure LINK and MONITOR_P arrived first.
-			if _, err := p.Call(ctx, echo, etf.Atom("sync")); err != nil {
+			// Order holds per pair only (each pair has its own QUIC stream):
+			// the go-ahead travels behind LINK and MONITOR_P on p->q.
+			if err := p.Send(ctx, q.Pid(), etf.Atom("go")); err != nil {
 				t.Fatal(err)
 			}
-			close(stop)
 			var gotExit, gotDown bool
 			for !(gotExit && gotDown) {
 				m, err := p.Receive(ctx)
