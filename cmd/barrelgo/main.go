@@ -67,6 +67,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdClient(ctx, cmd, rest, 4, stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, rest, stdout, stderr)
+	case "keys":
+		return cmdKeys(ctx, rest, stdout, stderr)
+	case "cert":
+		return cmdCert(ctx, rest, stdout, stderr)
+	case "view":
+		return cmdView(ctx, rest, stdout, stderr)
+	case "services":
+		return cmdServices(ctx, rest, stdout, stderr)
+	case "status":
+		return cmdStatus(ctx, rest, stdout, stderr)
+	case "doctor":
+		return cmdDoctor(ctx, rest, stdout, stderr)
 	}
 	return usageError{fmt.Sprintf("unknown command %q\n\n%s", cmd, usage)}
 }
