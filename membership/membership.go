@@ -35,6 +35,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics receives counters; nil disables them.
 	Metrics *Metrics
+	// DistGCSweepPeriod and DistGCMinAge drive the idle dist-channel GC
+	// (dist_gc_sweep_period_ms, dist_gc_min_age_ms; 60 s and 300 s when
+	// zero). A negative sweep period disables it.
+	DistGCSweepPeriod time.Duration
+	DistGCMinAge      time.Duration
 }
 
 // EventType tells membership events apart.
@@ -85,6 +90,7 @@ type Membership struct {
 
 	hv *hyparview.State
 	bc broadcastState
+	gc distGC
 
 	subsMu sync.Mutex
 	subs   map[int]func(Event)
@@ -131,6 +137,12 @@ func Start(ctx context.Context, n *node.Node, cfg Config) (*Membership, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.DistGCSweepPeriod == 0 {
+		cfg.DistGCSweepPeriod = DefaultDistGCSweepPeriod
+	}
+	if cfg.DistGCMinAge == 0 {
+		cfg.DistGCMinAge = DefaultDistGCMinAge
+	}
 	self := hyparview.SelfPeer(n.Name(), cfg.Address, cfg.Port)
 	hv, err := hyparview.New(self, cfg.HyParView, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
 	if err != nil {
@@ -167,6 +179,7 @@ func Start(ctx context.Context, n *node.Node, cfg Config) (*Membership, error) {
 	})
 	m.do(func() {
 		now := time.Now()
+		m.gcStart(now)
 		m.startBroadcast(now)
 		m.apply(m.hv.Start(now))
 	})
@@ -241,7 +254,11 @@ func (m *Membership) loop(p *node.Process) error {
 			close(v.done)
 		case inbound:
 			m.handleInbound(now, v)
+		case gcSweep:
+			m.gcSweepNow(now)
+			m.after(m.cfg.DistGCSweepPeriod, gcSweep{})
 		case nodeEvent:
+			m.gcNodeEvent(now, v)
 			switch v.Kind {
 			case node.NodeUp:
 				m.apply(m.hv.NodeUp(now, v.Node))

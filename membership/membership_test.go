@@ -217,7 +217,9 @@ func TestBroadcastAndRegistry(t *testing.T) {
 	// A service registered on the last node is found from the first.
 	owner := nodes[len(nodes)-1]
 	svc, err := owner.StartServer("", node.ServerFuncs{
-		Call: func(_ context.Context, _ node.From, req etf.Term) (etf.Term, error) { return etf.Tuple{etf.AtomOK, req}, nil },
+		Call: func(_ context.Context, _ node.From, req etf.Term) (etf.Term, error) {
+			return etf.Tuple{etf.AtomOK, req}, nil
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -256,4 +258,40 @@ func TestBroadcastAndRegistry(t *testing.T) {
 	if _, _, err := ma.WhereisService(ctx, etf.Atom("nope")); err == nil {
 		t.Fatal("an unknown service was found")
 	}
+}
+
+func TestDistGCReapsOnlyOutsideTheActiveView(t *testing.T) {
+	c := newTCPCluster(t)
+	suffix := strconv.Itoa(int(time.Now().UnixNano() % 100000))
+	a, ma := c.start("ga" + suffix)
+	b, _ := c.start("gb"+suffix, a.Name())
+	eventually(t, "b in a's active view", func() (bool, string) {
+		av := ma.ActiveView()
+		return slices.Contains(av, b.Name()), fmt.Sprint(av)
+	})
+	// A plain node that talks to a but is no member: an on-demand channel.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	x, err := node.Start(ctx, node.Options{Name: "gx" + suffix + "@127.0.0.1", Cookie: "m", EPMDAddr: c.epmd, NoEmbeddedEPMD: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Stop()
+	if err := x.Connect(ctx, a.Name()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a sees x", func() (bool, string) { return slices.Contains(a.Nodes(), x.Name()), fmt.Sprint(a.Nodes()) })
+	// Too young: nothing is reaped with the default minimum age.
+	if got := ma.SweepDistGC(); len(got) != 0 {
+		t.Fatalf("young channels reaped: %v", got)
+	}
+	ma.cfg.DistGCMinAge = time.Nanosecond
+	got := ma.SweepDistGC()
+	if !slices.Equal(got, []etf.Atom{x.Name()}) {
+		t.Fatalf("reaped %v, want only %s (never the active-view peer %s)", got, x.Name(), b.Name())
+	}
+	eventually(t, "x disconnected, b kept", func() (bool, string) {
+		ns := a.Nodes()
+		return !slices.Contains(ns, x.Name()) && slices.Contains(ns, b.Name()), fmt.Sprint(ns)
+	})
 }

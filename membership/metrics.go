@@ -16,6 +16,7 @@ type Metrics struct {
 	pendingTimeouts prometheus.Counter
 	malformedMsgs   *prometheus.CounterVec
 	deliveries      prometheus.Counter
+	reaps           *prometheus.CounterVec
 }
 
 // NewMetrics creates and registers the instruments on reg.
@@ -33,9 +34,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Membership messages dropped because they did not decode, by target name."}, []string{"name"}),
 		deliveries: prometheus.NewCounter(prometheus.CounterOpts{Name: "barrel_p2p_plumtree_delivered_total",
 			Help: "Broadcasts delivered to this node (barrel_p2p.plumtree.delivered)."}),
+		reaps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "barrel_p2p_dist_gc_reap_total",
+			Help: "Idle dist channels closed by the GC, by peer (barrel_p2p.dist_gc.reap)."}, []string{"peer"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.peerUp, m.peerDown, m.left, m.pendingTimeouts, m.malformedMsgs, m.deliveries)
+		reg.MustRegister(m.peerUp, m.peerDown, m.left, m.pendingTimeouts, m.malformedMsgs, m.deliveries, m.reaps)
 	}
 	return m
 }
@@ -69,5 +72,11 @@ func (m *Metrics) malformed(name etf.Atom) {
 func (m *Metrics) delivered() {
 	if m != nil {
 		m.deliveries.Inc()
+	}
+}
+
+func (m *Metrics) reaped(peer etf.Atom) {
+	if m != nil {
+		m.reaps.WithLabelValues(string(peer)).Inc()
 	}
 }
