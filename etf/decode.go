@@ -72,7 +72,8 @@ func DecodeVersioned(b []byte, opts *DecodeOptions) (Term, int, error) {
 	if b[0] != Version {
 		return nil, 0, &DecodeError{Offset: 0, Msg: fmt.Sprintf("version byte is %d, want 131", b[0])}
 	}
-	d := newDecoder(b, opts)
+	var d decoder
+	d.init(b, opts)
 	d.off = 1
 	if len(b) > 1 && b[1] == tagCompressed {
 		t, err := d.decodeCompressed()
@@ -85,7 +86,8 @@ func DecodeVersioned(b []byte, opts *DecodeOptions) (Term, int, error) {
 // DecodeNext decodes one term without a version byte from the start of b, as
 // terms follow a distribution header, and returns the bytes consumed.
 func DecodeNext(b []byte, opts *DecodeOptions) (Term, int, error) {
-	d := newDecoder(b, opts)
+	var d decoder
+	d.init(b, opts)
 	t, err := d.term()
 	return t, d.off, err
 }
@@ -96,37 +98,74 @@ type decoder struct {
 	depth    int
 	maxDepth int
 	opts     *DecodeOptions
-	base     int // offset of b within the original input, for errors
+	base     int       // offset of b within the original input, for errors
+	arena    []Term    // see terms
+	pairArea []MapPair // see pairs
+	byteArea []byte    // see copyBytes
+	recent   [8]struct {
+		raw string
+		t   Term
+	} // see knownSmallAtom
 }
 
 var zeroOpts DecodeOptions
 
-func newDecoder(b []byte, opts *DecodeOptions) *decoder {
+func (d *decoder) init(b []byte, opts *DecodeOptions) {
 	if opts == nil {
 		opts = &zeroOpts
 	}
-	d := &decoder{b: b, opts: opts, maxDepth: opts.MaxDepth}
+	*d = decoder{b: b, opts: opts, maxDepth: opts.MaxDepth}
 	if d.maxDepth <= 0 {
 		d.maxDepth = DefaultMaxDepth
 	}
-	return d
+}
+
+// arenaChunk is the most elements one shared allocation holds.
+const arenaChunk = 256
+
+// terms returns room for n elements of a tuple or list. Small ones are cut
+// from a shared chunk, so a message of many small tuples costs a few
+// allocations instead of one per tuple; the cap is n, so appending to a
+// decoded tuple copies instead of overwriting a neighbour. Counts reaching
+// here were checked against the bytes left, and a chunk is sized from them
+// too, so a hostile count cannot inflate it.
+func (d *decoder) terms(n int) []Term {
+	if n == 0 {
+		return []Term{}
+	}
+	if n > len(d.arena) {
+		if n > arenaChunk/4 {
+			return make([]Term, n)
+		}
+		// An eighth of the bytes left guesses the elements still to come
+		// (one takes two bytes at least, and most take many more).
+		d.arena = make([]Term, min(arenaChunk, n+(len(d.b)-d.off)/8))
+	}
+	s := d.arena[:n:n]
+	d.arena = d.arena[n:]
+	return s
 }
 
 func (d *decoder) errf(off int, format string, args ...any) error {
 	return &DecodeError{Offset: d.base + off, Msg: fmt.Sprintf(format, args...)}
 }
 
-// need fails unless n more bytes are available; what names the field.
-func (d *decoder) need(n int, what string) error {
-	if n < 0 || len(d.b)-d.off < n {
-		return d.errf(d.off, "%s needs %d bytes, %d left", what, n, len(d.b)-d.off)
+// The readers below keep their error paths out of line (short), so that
+// they inline into the decoding loop.
+
+// short reports that what needs n bytes and fewer are left.
+//
+//go:noinline
+func (d *decoder) short(n int, what string) error {
+	if n == 1 {
+		return d.errf(d.off, "%s: unexpected end of input", what)
 	}
-	return nil
+	return d.errf(d.off, "%s needs %d bytes, %d left", what, n, len(d.b)-d.off)
 }
 
 func (d *decoder) u8(what string) (byte, error) {
 	if d.off >= len(d.b) {
-		return 0, d.errf(d.off, "%s: unexpected end of input", what)
+		return 0, d.short(1, what)
 	}
 	v := d.b[d.off]
 	d.off++
@@ -134,8 +173,8 @@ func (d *decoder) u8(what string) (byte, error) {
 }
 
 func (d *decoder) u16(what string) (int, error) {
-	if err := d.need(2, what); err != nil {
-		return 0, err
+	if len(d.b)-d.off < 2 {
+		return 0, d.short(2, what)
 	}
 	v := binary.BigEndian.Uint16(d.b[d.off:])
 	d.off += 2
@@ -143,8 +182,8 @@ func (d *decoder) u16(what string) (int, error) {
 }
 
 func (d *decoder) u32(what string) (uint32, error) {
-	if err := d.need(4, what); err != nil {
-		return 0, err
+	if len(d.b)-d.off < 4 {
+		return 0, d.short(4, what)
 	}
 	v := binary.BigEndian.Uint32(d.b[d.off:])
 	d.off += 4
@@ -155,10 +194,11 @@ func (d *decoder) u32(what string) (uint32, error) {
 // count*minBytes bytes remain, so that no hostile count allocates.
 func (d *decoder) count(what string, minBytes int) (int, error) {
 	at := d.off
-	n, err := d.u32(what + " length")
-	if err != nil {
-		return 0, err
+	if len(d.b)-d.off < 4 {
+		return 0, d.errf(at, "%s length needs 4 bytes, %d left", what, len(d.b)-d.off)
 	}
+	n := binary.BigEndian.Uint32(d.b[d.off:])
+	d.off += 4
 	if uint64(n)*uint64(minBytes) > uint64(len(d.b)-d.off) {
 		return 0, d.errf(at, "%s length %d exceeds the %d bytes left", what, n, len(d.b)-d.off)
 	}
@@ -166,8 +206,8 @@ func (d *decoder) count(what string, minBytes int) (int, error) {
 }
 
 func (d *decoder) take(n int, what string) ([]byte, error) {
-	if err := d.need(n, what); err != nil {
-		return nil, err
+	if n < 0 || len(d.b)-d.off < n {
+		return nil, d.short(n, what)
 	}
 	v := d.b[d.off : d.off+n : d.off+n]
 	d.off += n
@@ -179,31 +219,89 @@ func (d *decoder) bytesCopy(n int, what string) ([]byte, error) {
 	if err != nil || d.opts.AliasBinaries {
 		return v, err
 	}
-	return bytes.Clone(v), nil
+	return d.copyBytes(v), nil
+}
+
+// Small binaries are copied into a shared chunk of at most byteChunk bytes
+// (never more than the input left), like terms does for elements: one
+// allocation for many. The price is that keeping one small binary keeps
+// its chunk, a bounded overhead.
+const (
+	byteChunk    = 1024
+	smallBinary  = 64
+	pairChunk    = 64
+	smallMapSize = 16
+)
+
+func (d *decoder) copyBytes(v []byte) []byte {
+	n := len(v)
+	if n > smallBinary || n == 0 {
+		return bytes.Clone(v)
+	}
+	if n > len(d.byteArea) {
+		d.byteArea = make([]byte, min(byteChunk, n+len(d.b)-d.off))
+	}
+	s := d.byteArea[:n:n]
+	d.byteArea = d.byteArea[n:]
+	copy(s, v)
+	return s
+}
+
+// pairs is terms for map pairs.
+func (d *decoder) pairs(n int) Map {
+	if n == 0 {
+		return Map{}
+	}
+	if n > len(d.pairArea) {
+		if n > smallMapSize {
+			return make(Map, n)
+		}
+		// A pair takes at least 2 bytes, usually far more.
+		d.pairArea = make([]MapPair, min(pairChunk, n+(len(d.b)-d.off)/8))
+	}
+	s := d.pairArea[:n:n]
+	d.pairArea = d.pairArea[n:]
+	return s
 }
 
 func (d *decoder) push() error {
 	d.depth++
 	if d.depth > d.maxDepth {
-		return d.errf(d.off, "nesting deeper than %d", d.maxDepth)
+		return d.tooDeep()
 	}
 	return nil
 }
 
+//go:noinline
+func (d *decoder) tooDeep() error {
+	return d.errf(d.off, "nesting deeper than %d", d.maxDepth)
+}
+
 func (d *decoder) term() (Term, error) {
 	at := d.off
-	tag, err := d.u8("tag")
-	if err != nil {
-		return nil, err
+	if at >= len(d.b) {
+		return nil, d.errf(at, "tag: unexpected end of input")
 	}
+	tag := d.b[at]
+	d.off++
+	var err error
 	switch tag {
 	case tagSmallInteger:
-		v, err := d.u8("SMALL_INTEGER_EXT")
-		return int64(v), err
+		if d.off >= len(d.b) {
+			return nil, d.errf(d.off, "SMALL_INTEGER_EXT: unexpected end of input")
+		}
+		v := d.b[d.off]
+		d.off++
+		return int64(v), nil // 0..255 are boxed without allocating
 	case tagInteger:
 		v, err := d.u32("INTEGER_EXT")
 		return int64(int32(v)), err
-	case tagSmallAtomUTF8, tagAtomUTF8, tagAtom, tagSmallAtom, tagAtomCacheRef:
+	case tagSmallAtomUTF8:
+		if t, ok := d.knownSmallAtom(); ok {
+			return t, nil
+		}
+		return d.atomBody(tag, at)
+	case tagAtomUTF8, tagAtom, tagSmallAtom, tagAtomCacheRef:
 		return d.atomBody(tag, at)
 	case tagBinary:
 		n, err := d.count("BINARY_EXT", 1)
@@ -228,7 +326,7 @@ func (d *decoder) term() (Term, error) {
 		if err := d.push(); err != nil {
 			return nil, err
 		}
-		t := make(Tuple, n)
+		t := Tuple(d.terms(n))
 		for i := range t {
 			if t[i], err = d.term(); err != nil {
 				return nil, err
@@ -247,7 +345,7 @@ func (d *decoder) term() (Term, error) {
 		if err != nil {
 			return nil, err
 		}
-		return ByteList(bytes.Clone(v)), nil
+		return ByteList(d.copyBytes(v)), nil
 	case tagList:
 		return d.list(at)
 	case tagMap:
@@ -270,8 +368,8 @@ func (d *decoder) term() (Term, error) {
 		if i := bytes.IndexByte(v, 0); i >= 0 {
 			v = v[:i]
 		}
-		f, perr := strconv.ParseFloat(string(bytes.TrimSpace(v)), 64)
-		if perr != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		f, ok := parseFloatExt(v)
+		if !ok {
 			return nil, d.errf(at, "FLOAT_EXT text %q is not a float", v)
 		}
 		return f, nil
@@ -288,7 +386,7 @@ func (d *decoder) term() (Term, error) {
 		}
 		return d.bigBody(n, at)
 	case tagNewPid, tagPid:
-		node, err := d.nodeAtom("pid")
+		node, err := d.atom("pid node")
 		if err != nil {
 			return nil, err
 		}
@@ -303,7 +401,7 @@ func (d *decoder) term() (Term, error) {
 		p.Creation, err = d.creation(tag == tagNewPid)
 		return p, err
 	case tagV4Port, tagNewPort, tagPort:
-		node, err := d.nodeAtom("port")
+		node, err := d.atom("port node")
 		if err != nil {
 			return nil, err
 		}
@@ -331,7 +429,7 @@ func (d *decoder) term() (Term, error) {
 		if n > MaxRefWords {
 			return nil, d.errf(at, "reference with %d id words (at most %d)", n, MaxRefWords)
 		}
-		node, err := d.nodeAtom("reference")
+		node, err := d.atom("reference node")
 		if err != nil {
 			return nil, err
 		}
@@ -346,7 +444,7 @@ func (d *decoder) term() (Term, error) {
 		}
 		return r, nil
 	case tagRef:
-		node, err := d.nodeAtom("reference")
+		node, err := d.atom("reference node")
 		if err != nil {
 			return nil, err
 		}
@@ -424,18 +522,58 @@ func (d *decoder) atom(what string) (Atom, error) {
 	if err != nil {
 		return "", err
 	}
+	if tag == tagSmallAtomUTF8 {
+		if t, ok := d.knownSmallAtom(); ok {
+			return t.(Atom), nil
+		}
+	}
 	switch tag {
 	case tagSmallAtomUTF8, tagAtomUTF8, tagAtom, tagSmallAtom, tagAtomCacheRef:
-		return d.atomBody(tag, at)
+		t, err := d.atomBody(tag, at)
+		if err != nil {
+			return "", err
+		}
+		return t.(Atom), nil
 	}
 	return "", d.errf(at, "%s must be an atom, got %s", what, tagName(tag))
 }
 
-func (d *decoder) nodeAtom(what string) (Atom, error) {
-	return d.atom(what + " node")
+// knownSmallAtom is the fast path for the usual atom form,
+// SMALL_ATOM_UTF8_EXT (its tag just read), when the atom is already in the
+// intern snapshot: one map lookup, and no UTF-8 check since only valid
+// atoms get there.
+func (d *decoder) knownSmallAtom() (Term, bool) {
+	if d.off >= len(d.b) {
+		return nil, false
+	}
+	end := d.off + 1 + int(d.b[d.off])
+	if end > len(d.b) {
+		return nil, false
+	}
+	raw := d.b[d.off+1 : end]
+	// A message repeats its atoms (record tags, node names, ok): a few
+	// recent ones are checked before the shared table.
+	slot := &d.recent[(len(raw)*7+int(d.b[end-1]))%len(d.recent)]
+	if slot.raw == string(raw) && slot.t != nil {
+		d.off = end
+		return slot.t, true
+	}
+	m := atomTable.snap.Load()
+	if m == nil {
+		return nil, false
+	}
+	t, ok := (*m)[string(raw)]
+	if ok {
+		d.off = end
+		slot.raw = string(t.(Atom))
+		slot.t = t
+	}
+	return t, ok
 }
 
-func (d *decoder) atomBody(tag byte, at int) (Atom, error) {
+// atomBody reads an atom after its tag, boxed: the intern table keeps each
+// atom's Term so that returning it does not allocate.
+func (d *decoder) atomBody(tag byte, at int) (Term, error) {
 	var n int
 	var err error
 	switch tag {
@@ -453,7 +591,7 @@ func (d *decoder) atomBody(tag byte, at int) (Atom, error) {
 		if int(i) >= len(d.opts.AtomRefs) {
 			return "", d.errf(at, "ATOM_CACHE_REF %d with %d cached atoms in this message", i, len(d.opts.AtomRefs))
 		}
-		return d.opts.AtomRefs[i], nil
+		return internStringTerm(string(d.opts.AtomRefs[i])), nil
 	}
 	if err != nil {
 		return "", err
@@ -478,20 +616,20 @@ func (d *decoder) atomBody(tag byte, at int) (Atom, error) {
 	} else if !utf8.Valid(raw) {
 		return "", d.errf(at, "atom text is not valid UTF-8")
 	}
-	return internAtom(raw), nil
+	return internAtomTerm(raw), nil
 }
 
-func latin1Atom(raw []byte) Atom {
+func latin1Atom(raw []byte) Term {
 	for _, c := range raw {
 		if c >= 0x80 {
 			buf := make([]byte, 0, 2*len(raw))
 			for _, c := range raw {
 				buf = utf8.AppendRune(buf, rune(c))
 			}
-			return internAtom(buf)
+			return internAtomTerm(buf)
 		}
 	}
-	return internAtom(raw)
+	return internAtomTerm(raw)
 }
 
 func (d *decoder) bigBody(n int, at int) (Term, error) {
@@ -546,7 +684,7 @@ func (d *decoder) list(at int) (Term, error) {
 			return nil, err
 		}
 		if elems == nil {
-			elems = make(List, 0, n)
+			elems = List(d.terms(n))[:0]
 		}
 		for range n {
 			el, err := d.term()
@@ -599,7 +737,7 @@ func (d *decoder) mapBody(at int) (Term, error) {
 	if err := d.push(); err != nil {
 		return nil, err
 	}
-	m := make(Map, n)
+	m := d.pairs(n)
 	for i := range m {
 		if m[i].Key, err = d.term(); err != nil {
 			return nil, err
@@ -722,8 +860,8 @@ func (d *decoder) decodeCompressed() (Term, error) {
 	}
 	// The zlib reader may not have consumed trailing checksum bytes exactly;
 	// compressed terms are only ever whole inputs, so consume everything.
-	inner := newDecoder(out.Bytes(), d.opts)
-	inner.opts = &DecodeOptions{MaxDepth: d.opts.MaxDepth, AtomRefs: d.opts.AtomRefs}
+	var inner decoder
+	inner.init(out.Bytes(), &DecodeOptions{MaxDepth: d.opts.MaxDepth, AtomRefs: d.opts.AtomRefs})
 	t, err := inner.term()
 	if err != nil {
 		if de, ok := err.(*DecodeError); ok {
@@ -736,4 +874,52 @@ func (d *decoder) decodeCompressed() (Term, error) {
 	}
 	d.off = len(d.b)
 	return t, nil
+}
+
+// parseFloatExt reads FLOAT_EXT text with the BEAM's grammar,
+// [+-]digits[.,]digits[(e|E)[+-]digits], which is narrower than
+// strconv.ParseFloat's (no hex floats, spaces, "inf" or missing fraction).
+func parseFloatExt(v []byte) (float64, bool) {
+	var buf [31]byte
+	s := buf[:0]
+	i := 0
+	digits := func() bool {
+		start := i
+		for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+			s = append(s, v[i])
+			i++
+		}
+		return i > start
+	}
+	sign := func() {
+		if i < len(v) && (v[i] == '+' || v[i] == '-') {
+			s = append(s, v[i])
+			i++
+		}
+	}
+	sign()
+	if !digits() || i >= len(v) || (v[i] != '.' && v[i] != ',') {
+		return 0, false
+	}
+	s = append(s, '.')
+	i++
+	if !digits() {
+		return 0, false
+	}
+	if i < len(v) && (v[i] == 'e' || v[i] == 'E') {
+		s = append(s, 'e')
+		i++
+		sign()
+		if !digits() {
+			return 0, false
+		}
+	}
+	if i != len(v) {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(string(s), 64)
+	if err != nil || math.IsInf(f, 0) {
+		return 0, false
+	}
+	return f, true
 }

@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"slices"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -51,12 +52,54 @@ func (e *EncodeError) Error() string {
 // Encode returns the external term format of t, starting with the version
 // byte 131, like erlang:term_to_binary/1.
 func Encode(t Term) ([]byte, error) {
-	return AppendEncode(nil, t, nil)
+	return EncodeWith(t, nil)
 }
+
+// encodeBufs recycles EncodeWith's scratch buffers: encoding into a warm
+// buffer and copying out the exact bytes costs one allocation, where
+// growing a fresh slice costs one per doubling.
+var encodeBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBuf is the largest scratch buffer kept: bigger encodings are
+// rare, and handed to the caller instead of copied.
+const maxPooledBuf = 256 << 10
 
 // EncodeWith is Encode with options.
 func EncodeWith(t Term, opts *EncodeOptions) ([]byte, error) {
-	return AppendEncode(nil, t, opts)
+	if opts == nil || opts.Compress <= 0 {
+		// A lone binary is written straight into its result: appending to
+		// a header neither zeroes the new memory nor copies it twice.
+		switch v := t.(type) {
+		case []byte:
+			if uint64(len(v)) <= math.MaxUint32 {
+				return append(binaryHeader(len(v)), v...), nil
+			}
+		case string:
+			if uint64(len(v)) <= math.MaxUint32 {
+				return append(binaryHeader(len(v)), v...), nil
+			}
+		}
+	}
+	bp := encodeBufs.Get().(*[]byte)
+	out, err := AppendEncode((*bp)[:0], t, opts)
+	if err != nil {
+		encodeBufs.Put(bp)
+		return nil, err
+	}
+	if cap(out) > maxPooledBuf {
+		encodeBufs.Put(bp) // still the buffer from before out outgrew it
+		return out, nil
+	}
+	res := bytes.Clone(out)
+	*bp = out[:0]
+	encodeBufs.Put(bp)
+	return res, nil
+}
+
+func binaryHeader(n int) []byte {
+	h := []byte{Version, tagBinary, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(h[2:], uint32(n))
+	return h
 }
 
 // AppendEncode appends the version byte and the encoding of t to dst.
@@ -339,6 +382,10 @@ func (e *encoder) appendFloat(b []byte, f float64) ([]byte, error) {
 
 func (e *encoder) appendAtom(b []byte, a Atom) ([]byte, error) {
 	n := len(a)
+	if !utf8.ValidString(string(a)) {
+		// The BEAM (and Decode) would refuse the bytes.
+		return b, &EncodeError{Value: a, Msg: "atom is not valid UTF-8"}
+	}
 	if n > maxAtomChars {
 		// Only multi-byte characters can make a valid atom longer than 255 bytes.
 		if utf8.RuneCountInString(string(a)) > maxAtomChars {
@@ -378,12 +425,14 @@ func (e *encoder) appendList(b []byte, elems []Term, tail Term) ([]byte, error) 
 	if len(elems) == 0 {
 		return append(b, tagNil), nil
 	}
-	if tail == nil && len(elems) <= maxStringExt {
-		if s, ok := asBytes(elems); ok {
-			b = append(b, tagString)
-			b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
-			return append(b, s...), nil
+	if tail == nil && len(elems) <= maxStringExt && allBytes(elems) {
+		b = append(b, tagString)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(elems)))
+		for _, el := range elems {
+			c, _ := smallByte(el)
+			b = append(b, c)
 		}
+		return b, nil
 	}
 	b = append(b, tagList)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(elems)))
@@ -399,19 +448,14 @@ func (e *encoder) appendList(b []byte, elems []Term, tail Term) ([]byte, error) 
 	return e.append(b, tail)
 }
 
-// asBytes reports whether every element is an integer in 0..255, and if so
-// returns them as bytes. It allocates only on success.
-func asBytes(elems []Term) ([]byte, bool) {
+// allBytes reports whether every element is an integer in 0..255.
+func allBytes(elems []Term) bool {
 	for _, el := range elems {
 		if _, ok := smallByte(el); !ok {
-			return nil, false
+			return false
 		}
 	}
-	out := make([]byte, len(elems))
-	for i, el := range elems {
-		out[i], _ = smallByte(el)
-	}
-	return out, true
+	return true
 }
 
 func smallByte(t Term) (byte, bool) {
