@@ -26,7 +26,7 @@ FUZZTIME ?= 10s
 
 # Command run by `make bench` after the Go benchmarks to measure the same
 # workloads on OTP for comparison (e.g. interop/bench_otp.sh). Empty: skipped.
-BENCH_OTP ?=
+BENCH_OTP ?= ./scripts/bench_otp_etf.sh
 
 .PHONY: run test unit race interop bench fuzz lint fmt-check vet staticcheck clean
 
