@@ -24,6 +24,8 @@ type dialState struct {
 	done chan struct{}
 	p    *peer
 	err  error
+	// incoming marks an accepted attempt rather than our own dial.
+	incoming bool
 }
 
 func (n *Node) handshakeConfig() handshake.Config {
@@ -32,9 +34,19 @@ func (n *Node) handshakeConfig() handshake.Config {
 		Cookie:   n.opts.Cookie,
 		Hidden:   n.opts.Hidden,
 		Creation: n.creation,
-		Arbiter:  arbiter{n},
-		AliveReply: func(ctx context.Context, peer string) bool {
-			return true
+		Arbiter:  &arbiter{n: n},
+		AliveReply: func(_ context.Context, peer string) bool {
+			// net_kernel's is_pending: the peer has a connection with us
+			// up, and ours replaces it only while ours is still the attempt
+			// we want: none of ours is up and no attempt of the peer's has
+			// superseded it (a simultaneous connect we lost).
+			n.mu.RLock()
+			defer n.mu.RUnlock()
+			if _, up := n.peers[etf.Atom(peer)]; up {
+				return false
+			}
+			ds := n.dialing[etf.Atom(peer)]
+			return ds == nil || !ds.incoming
 		},
 		Logger: n.log,
 	}
@@ -50,6 +62,16 @@ func (n *Node) Connect(ctx context.Context, node etf.Atom) error {
 func (n *Node) peerFor(ctx context.Context, node etf.Atom) (*peer, error) {
 	if n.stopped.Load() {
 		return nil, ErrStopped
+	}
+	// Every remote send comes here: the common case, an existing
+	// connection, takes the read lock only, so senders and the
+	// connections' readers (which look processes up under it) do not
+	// serialise.
+	n.mu.RLock()
+	p, ok := n.peers[node]
+	n.mu.RUnlock()
+	if ok {
+		return p, nil
 	}
 	n.mu.Lock()
 	if p, ok := n.peers[node]; ok {
@@ -95,9 +117,67 @@ func (n *Node) dial(node etf.Atom) (*peer, error) {
 	res, err := handshake.Dial(ctx, l, n.handshakeConfig(), string(node))
 	if err != nil {
 		l.Close()
+		if p := n.yielded(ctx, node, err); p != nil {
+			return p, nil
+		}
 		return nil, fmt.Errorf("node: connect to %s: %w", node, err)
 	}
 	return n.established(l, res)
+}
+
+// yielded returns the connection that an attempt of the peer's set up
+// while our dial to it failed: in a simultaneous connect one side's attempt
+// gives way (nok, or a false answer to alive), and as with net_kernel
+// whoever waits on that dial gets the other connection.
+func (n *Node) yielded(ctx context.Context, node etf.Atom, err error) *peer {
+	n.mu.RLock()
+	p, in := n.peers[node], n.dialing[node]
+	n.mu.RUnlock()
+	if p != nil {
+		return p
+	}
+	if in != nil && in.incoming {
+		select {
+		case <-in.done:
+			return in.p
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	var se *handshake.StatusError
+	if errors.As(err, &se) && se.Status == handshake.StatusNok {
+		// The peer's attempt has yet to reach our acceptor, which will
+		// let it through.
+		return n.awaitPeer(ctx, node)
+	}
+	return nil
+}
+
+// awaitPeer waits until a connection to node is up, or ctx ends (nil).
+func (n *Node) awaitPeer(ctx context.Context, node etf.Atom) *peer {
+	up := make(chan struct{}, 1)
+	cancel := n.SubscribeFunc(func(ev Event) {
+		if ev.Kind == NodeUp && ev.Node == node {
+			select {
+			case up <- struct{}{}:
+			default:
+			}
+		}
+	})
+	defer cancel()
+	for {
+		n.mu.RLock()
+		p := n.peers[node]
+		n.mu.RUnlock()
+		if p != nil {
+			return p
+		}
+		select {
+		case <-up:
+		case <-ctx.Done():
+			return nil
+		}
+	}
 }
 
 func (n *Node) acceptLoop() {
@@ -115,40 +195,92 @@ func (n *Node) acceptLoop() {
 			defer n.wg.Done()
 			ctx, cancel := context.WithTimeout(n.ctx, n.opts.HandshakeTimeout)
 			defer cancel()
-			res, err := handshake.Accept(ctx, l, n.handshakeConfig())
+			cfg := n.handshakeConfig()
+			arb := &arbiter{n: n}
+			cfg.Arbiter = arb
+			res, err := handshake.Accept(ctx, l, cfg)
 			if err != nil {
 				n.log.Warn("incoming connection refused", "remote", l.RemoteAddr(), "err", err)
 				l.Close()
+				arb.finish(nil, err)
 				return
 			}
-			if _, err := n.established(l, res); err != nil {
+			p, err := n.established(l, res)
+			if err != nil {
 				n.log.Warn("incoming connection dropped", "peer", res.PeerName, "err", err)
 			}
+			arb.finish(p, err)
 		}()
 	}
 }
 
-// arbiter answers the status of incoming handshakes from the node's
+// arbiter answers the status of one incoming handshake from the node's
 // connection table.
-type arbiter struct{ n *Node }
+type arbiter struct {
+	n *Node
+	// pending is the entry an accepted attempt holds in n.dialing, as
+	// net_kernel marks the connection pending: the node's own connects to
+	// that peer wait for this handshake instead of dialing a second
+	// connection, which the peer, having answered ok to this one, would
+	// accept too, leaving each side to keep a different one.
+	pending *dialState
+	name    etf.Atom
+}
 
-func (a arbiter) Arbitrate(_ context.Context, p handshake.Peer) handshake.Status {
+func (a *arbiter) Arbitrate(_ context.Context, p handshake.Peer) handshake.Status {
 	n := a.n
 	if n.stopped.Load() {
 		return handshake.StatusNotAllowed
 	}
-	n.mu.RLock()
-	defer n.mu.RUnlock()
-	if _, ok := n.peers[etf.Atom(p.Name)]; ok {
+	name := etf.Atom(p.Name)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, ok := n.peers[name]; ok {
 		return handshake.StatusAlive
 	}
-	if _, ok := n.dialing[etf.Atom(p.Name)]; ok {
-		return handshake.ResolveSimultaneous(string(n.name), p.Name)
+	if ds, ok := n.dialing[name]; ok {
+		if ds.incoming {
+			return handshake.StatusNok // another attempt of the peer's is under way
+		}
+		st := handshake.ResolveSimultaneous(string(n.name), p.Name)
+		if st == handshake.StatusOKSimultaneous {
+			// Our own dial gives way to this attempt (net_kernel kills it);
+			// its waiters get this one's outcome through yielded.
+			a.pend(name)
+		}
+		return st
 	}
+	a.pend(name)
 	return handshake.StatusOK
 }
 
-func (a arbiter) AliveReply(_ context.Context, p handshake.Peer, alive bool) error {
+// pend records this attempt in n.dialing; n.mu is held.
+func (a *arbiter) pend(name etf.Atom) {
+	a.pending = &dialState{done: make(chan struct{}), incoming: true}
+	a.name = name
+	a.n.dialing[name] = a.pending
+}
+
+// finish hands the outcome of an accepted attempt to the connects that
+// waited for it.
+func (a *arbiter) finish(p *peer, err error) {
+	ds := a.pending
+	if ds == nil {
+		return
+	}
+	if p == nil && err == nil {
+		err = errors.New("node: incoming connection lost")
+	}
+	ds.p, ds.err = p, err
+	a.n.mu.Lock()
+	if a.n.dialing[a.name] == ds {
+		delete(a.n.dialing, a.name)
+	}
+	a.n.mu.Unlock()
+	close(ds.done)
+}
+
+func (a *arbiter) AliveReply(_ context.Context, p handshake.Peer, alive bool) error {
 	if !alive {
 		return nil
 	}
@@ -198,15 +330,21 @@ func (n *Node) established(l Link, res *handshake.Result) (*peer, error) {
 		return nil, ErrStopped
 	}
 	n.peers[name] = p
+	// The attempt is over: were the connection dropped before its dialer
+	// or acceptor got round to clearing it, a pending entry left here
+	// would make the node refuse the peer's next attempt (nok).
+	delete(n.dialing, name)
 	n.mu.Unlock()
 	n.log.Info("nodeup", "peer", string(name), "hidden", res.Hidden, "flags", res.Flags.String())
+	// nodeup goes out before the connection is served: once it is, it can
+	// fail and emit nodedown at any time.
+	n.emit(Event{Kind: NodeUp, Node: name, Hidden: p.hidden})
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		err := p.conn.Serve(n.ctx)
 		n.dropPeer(p, err)
 	}()
-	n.emit(Event{Kind: NodeUp, Node: name, Hidden: p.hidden})
 	return p, nil
 }
 

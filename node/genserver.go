@@ -51,6 +51,11 @@ func (p *Process) Call(ctx context.Context, to etf.Term, req etf.Term) (etf.Term
 	tag := etf.ImproperList{Elems: []etf.Term{atomAlias}, Tail: mref}
 	msg := etf.Tuple{atomGenCall, etf.Tuple{p.pid, tag}, req}
 	if err := p.Send(ctx, to, msg); err != nil {
+		// A local name nobody holds, or a node that cannot be reached: the
+		// monitor has already said so, and gen_server:call exits with that.
+		if reason, ok := p.flushDown(mref); ok {
+			return nil, &CallError{To: to, Reason: reason}
+		}
 		_ = p.Demonitor(ctx, mref)
 		return nil, err
 	}
@@ -66,6 +71,7 @@ func (p *Process) Call(ctx context.Context, to etf.Term, req etf.Term) (etf.Term
 	})
 	if err != nil {
 		_ = p.Demonitor(context.Background(), mref)
+		p.flushDown(mref) // as demonitor(Ref, [flush]): no stray DOWN stays queued
 		return nil, fmt.Errorf("node: call to %s: %w", etf.Format(to), err)
 	}
 	t := m.(etf.Tuple)
@@ -78,15 +84,17 @@ func (p *Process) Call(ctx context.Context, to etf.Term, req etf.Term) (etf.Term
 	return t[1], nil
 }
 
-func (p *Process) flushDown(ref etf.Ref) {
+// flushDown removes the queued DOWN of monitor ref and returns its reason.
+func (p *Process) flushDown(ref etf.Ref) (etf.Term, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i, m := range p.queue {
 		if t, ok := m.(etf.Tuple); ok && len(t) == 5 && t[0] == atomDown && t[1] == ref {
 			p.queue = append(p.queue[:i], p.queue[i+1:]...)
-			return
+			return t[4], true
 		}
 	}
+	return nil, false
 }
 
 // Cast sends a gen_server cast ({'$gen_cast', Req}); like gen_server:cast it

@@ -52,7 +52,11 @@ type Process struct {
 
 // NewProcess creates a process driven by the caller: it lives until Exit is
 // called, it is killed by an exit signal, or the node stops.
-func (n *Node) NewProcess() (*Process, error) {
+func (n *Node) NewProcess() (*Process, error) { return n.newProcess(false) }
+
+// newProcess creates a process; with run set it also counts the goroutine
+// that will run it in n.wg.
+func (n *Node) newProcess(run bool) (*Process, error) {
 	if n.stopped.Load() {
 		return nil, ErrStopped
 	}
@@ -67,7 +71,18 @@ func (n *Node) NewProcess() (*Process, error) {
 	}
 	p.ctx, p.cancel = context.WithCancel(n.ctx)
 	n.mu.Lock()
+	// Checked again under the lock Stop lists the processes with: one added
+	// after that list would never be told to exit, and its goroutine, added
+	// to n.wg after Stop began waiting, would outlive the node.
+	if n.stopped.Load() {
+		n.mu.Unlock()
+		p.cancel()
+		return nil, ErrStopped
+	}
 	n.procs[p.pid] = p
+	if run {
+		n.wg.Add(1)
+	}
 	n.mu.Unlock()
 	return p, nil
 }
@@ -76,11 +91,10 @@ func (n *Node) NewProcess() (*Process, error) {
 // when fn returns nil, with the error's term when it returns an *ExitError
 // or a Reasoner, and with {go_error, Message} for other errors.
 func (n *Node) Spawn(fn func(p *Process) error) (*Process, error) {
-	p, err := n.NewProcess()
+	p, err := n.newProcess(true)
 	if err != nil {
 		return nil, err
 	}
-	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		var reason etf.Term = Normal
@@ -423,9 +437,12 @@ func (p *Process) Monitor(ctx context.Context, target etf.Term) (etf.Ref, error)
 	case etf.Atom:
 		node, toProc, target = n.name, t, etf.Tuple{t, n.name}
 	case etf.Tuple:
+		if len(t) != 2 {
+			return ref, fmt.Errorf("node: monitor %s: %w", etf.Format(target), errBadArg)
+		}
 		name, ok1 := t[0].(etf.Atom)
 		nd, ok2 := t[1].(etf.Atom)
-		if len(t) != 2 || !ok1 || !ok2 {
+		if !ok1 || !ok2 {
 			return ref, fmt.Errorf("node: monitor %s: %w", etf.Format(target), errBadArg)
 		}
 		node, toProc = nd, name

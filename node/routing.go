@@ -52,7 +52,12 @@ func (n *Node) HandleMessage(c *dist.Conn, m *dist.Message) {
 			q.exitSignal(ctl.From.(etf.Pid), reasonOf(m), false)
 		}
 	case dist.OpMonitorP:
-		from := ctl.From.(etf.Pid)
+		// The wire allows an atom here; only a pid can be told of the exit.
+		from, ok := ctl.From.(etf.Pid)
+		if !ok {
+			n.log.Debug("MONITOR_P from a name ignored", "from", etf.Format(ctl.From), "peer", string(c.Peer()))
+			return
+		}
 		var q *Process
 		w := watcher{pid: from}
 		switch t := ctl.To.(type) {
@@ -80,7 +85,8 @@ func (n *Node) HandleMessage(c *dist.Conn, m *dist.Message) {
 			q.mu.Unlock()
 		}
 	case dist.OpMonitorPExit, dist.OpPayloadMonitorPExit:
-		if q := n.proc(ctl.To.(etf.Pid)); q != nil {
+		to, _ := ctl.To.(etf.Pid)
+		if q := n.proc(to); q != nil {
 			q.down(ctl.Ref, reasonOf(m))
 		}
 	case dist.OpSpawnRequest, dist.OpSpawnRequestTT:

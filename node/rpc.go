@@ -98,7 +98,11 @@ func (n *Node) serveRex(p *Process) error {
 			}
 			mod, _ := t[1].(etf.Atom)
 			fun, _ := t[2].(etf.Atom)
+			// Counted in n.wg (safe: rex itself is counted while it runs),
+			// so Stop waits for the functions it started.
+			n.wg.Add(1)
 			go func() {
+				defer n.wg.Done()
 				res, class, reason := n.apply(ctx, mod, fun, t[3])
 				if class != "" {
 					stack := etf.List{etf.Tuple{mod, fun, t[3], etf.List(nil)}}
@@ -112,7 +116,11 @@ func (n *Node) serveRex(p *Process) error {
 			if c, ok := t[1].(etf.Tuple); ok && len(c) >= 4 && c[0] == etf.Atom("cast") {
 				mod, _ := c[1].(etf.Atom)
 				fun, _ := c[2].(etf.Atom)
-				go n.apply(ctx, mod, fun, c[3])
+				n.wg.Add(1)
+				go func() {
+					defer n.wg.Done()
+					n.apply(ctx, mod, fun, c[3])
+				}()
 			}
 		}
 	}
