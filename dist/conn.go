@@ -17,11 +17,13 @@ import (
 // one ordered byte stream; the QUIC carrier spreads lanes over streams.
 type Carrier interface {
 	// ReadFrame returns the next frame; an empty frame is a tick. It fails
-	// once the carrier is closed.
+	// once the carrier is closed. The frame is only valid until the next
+	// call: carriers may reuse its memory.
 	ReadFrame() ([]byte, error)
 	// WriteFrames writes the frames of one message in order. Messages with
 	// the same lane stay in order; a carrier may run distinct lanes
-	// concurrently.
+	// concurrently. It may return before the bytes are written and keep
+	// the frames until then: the caller must not modify them afterwards.
 	WriteFrames(lane uint64, frames [][]byte) error
 	// WriteTick writes a keep-alive tick.
 	WriteTick() error
@@ -216,6 +218,8 @@ func laneKey(h *maphash.Hash, t etf.Term) {
 }
 
 // Send writes one control message (and its payload when the op has one).
+// Like Erlang's send it is asynchronous: it returns once the carrier has
+// queued the frames, and a later write failure ends the connection.
 func (c *Conn) Send(ctx context.Context, ctl *Control, msg etf.Term) error {
 	if c.closed.Load() {
 		return ErrClosed

@@ -435,7 +435,7 @@ func TestConnProtocolViolationCloses(t *testing.T) {
 	if _, err := peer.ReadFrame(); err == nil {
 		t.Error("peer still connected")
 	}
-	b.Close()
+	peer.Close() // ends its writer goroutine and closes b
 }
 
 func TestConnWriteErrorCloses(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/barrelgo/barrelgo/etf"
 )
@@ -100,29 +101,42 @@ func (e *Encoder) Encode(out [][]byte, c *Control, msg etf.Term) ([][]byte, erro
 	if fs <= 0 {
 		fs = defaultFragSz
 	}
-	payload := b[3:]
-	if len(payload) <= fs {
+	payload := len(b) - 3
+	if payload <= fs {
 		return append(out, b), nil
 	}
-	// Fragments count down to 1, all with the same sequence id.
+	// Fragments count down to 1, all with the same sequence id. They are
+	// laid out in b itself: each chunk moves right to make room for its
+	// header (19 bytes for the first fragment, which replaces the 3-byte
+	// normal header, 18 for the others), last chunk first so that no chunk
+	// overwrites one not yet moved. A fresh buffer per fragment cost an
+	// allocation, its clearing and a copy of the whole message; the append
+	// that encoded a big message usually leaves the few hundred bytes of
+	// headers as spare capacity, so b rarely grows here.
 	e.seq++
-	n := uint64((len(payload) + fs - 1) / fs)
-	for i := uint64(0); i < n; i++ {
-		chunk := payload[i*uint64(fs) : min(uint64(len(payload)), (i+1)*uint64(fs))]
+	n := (payload + fs - 1) / fs
+	extra := 16 + 18*(n-1)
+	b = slices.Grow(b, extra)[:len(b)+extra]
+	for i := n - 1; i >= 0; i-- {
+		l := min(fs, payload-i*fs)
+		src, dst := 3+i*fs, 19+i*(fs+18)
+		copy(b[dst:dst+l], b[src:src+l])
+	}
+	for i := range n {
+		l := min(fs, payload-i*fs)
 		var f []byte
 		if i == 0 {
-			f = make([]byte, 0, 19+len(chunk))
-			f = append(f, etf.Version, hdrFragment)
+			f = append(b[:0], etf.Version, hdrFragment)
 			f = binary.BigEndian.AppendUint64(f, e.seq)
-			f = binary.BigEndian.AppendUint64(f, n-i)
+			f = binary.BigEndian.AppendUint64(f, uint64(n))
 			f = append(f, 0) // no atom-cache references
 		} else {
-			f = make([]byte, 0, 18+len(chunk))
-			f = append(f, etf.Version, hdrContinue)
+			at := 1 + i*(fs+18)
+			f = append(b[at:at], etf.Version, hdrContinue)
 			f = binary.BigEndian.AppendUint64(f, e.seq)
-			f = binary.BigEndian.AppendUint64(f, n-i)
+			f = binary.BigEndian.AppendUint64(f, uint64(n-i))
 		}
-		out = append(out, append(f, chunk...))
+		out = append(out, f[:len(f)+l:len(f)+l])
 	}
 	return out, nil
 }
@@ -148,10 +162,15 @@ type Decoder struct {
 }
 
 type pending struct {
-	refs []etf.Atom
-	next uint64 // fragment id expected next
-	buf  []byte
+	refs      []etf.Atom
+	next      uint64 // fragment id expected next
+	buf       []byte
+	accounted int // bytes of this sequence counted in Decoder.total
 }
+
+// maxReserve caps the buffer reserved for a fragmented message up front;
+// larger ones grow as their fragments arrive.
+const maxReserve = 16 << 20
 
 // Message is one decoded distribution message.
 type Message struct {
@@ -213,7 +232,23 @@ func (d *Decoder) Decode(frame []byte) (*Message, error) {
 		if d.seqs == nil {
 			d.seqs = make(map[uint64]*pending)
 		}
-		d.seqs[seq] = &pending{refs: refs, next: frag - 1, buf: append([]byte(nil), data...)}
+		p := &pending{refs: refs, next: frag - 1, accounted: len(data)}
+		// Reserve what the fragment count announces (fragments are cut at
+		// one size), so the message is assembled in one allocation rather
+		// than by repeated doubling and copying: for 1 MiB messages that
+		// churn cost more than the rest of the receive path. Reservations
+		// count against the in-flight bound (twice MaxMessage) like
+		// received bytes, are capped per message, and are only made while
+		// in-flight bytes stay under half the bound, so MaxMessage of
+		// received bytes always fits. What a peer can make us hold is
+		// bounded as before; it only takes fewer bytes to get there.
+		want := min(uint64(len(data))*min(frag, 1<<20), uint64(maxReserve), uint64(d.Limits.maxMessage()))
+		if extra := int(want) - len(data); extra > 0 && d.total+extra <= d.Limits.maxMessage() {
+			d.total += extra
+			p.accounted += extra
+		}
+		p.buf = append(make([]byte, 0, p.accounted), data...)
+		d.seqs[seq] = p
 		return nil, nil
 	case hdrContinue:
 		if len(frame) < 18 {
@@ -232,8 +267,11 @@ func (d *Decoder) Decode(frame []byte) (*Message, error) {
 		if len(p.buf)+len(data) > d.Limits.maxMessage() {
 			return nil, protoErr("fragmented message exceeds %d bytes", d.Limits.maxMessage())
 		}
-		if err := d.grow(len(data)); err != nil {
-			return nil, err
+		if over := len(p.buf) + len(data) - p.accounted; over > 0 {
+			if err := d.grow(over); err != nil {
+				return nil, err
+			}
+			p.accounted += over
 		}
 		p.buf = append(p.buf, data...)
 		if frag > 1 {
@@ -241,8 +279,11 @@ func (d *Decoder) Decode(frame []byte) (*Message, error) {
 			return nil, nil
 		}
 		delete(d.seqs, seq)
-		d.total -= len(p.buf)
-		return d.decodeBody(p.buf, p.refs, false)
+		d.total -= p.accounted
+		// The reassembly buffer belongs to this message alone, so its
+		// binaries can point into it rather than be copied once more (a
+		// 1 MiB binary would be).
+		return d.decodeBodyOpts(p.buf, p.refs, false, true)
 	}
 	return nil, protoErr("unknown dist header type %d", frame[1])
 }
@@ -317,10 +358,16 @@ func (d *Decoder) header(b []byte) ([]etf.Atom, int, error) {
 }
 
 func (d *Decoder) decodeBody(b []byte, refs []etf.Atom, versioned bool) (*Message, error) {
+	return d.decodeBodyOpts(b, refs, versioned, false)
+}
+
+// decodeBodyOpts decodes a message; owned says b is not reused, so decoded
+// binaries may share it.
+func (d *Decoder) decodeBodyOpts(b []byte, refs []etf.Atom, versioned, owned bool) (*Message, error) {
 	if len(b) > d.Limits.maxMessage() {
 		return nil, protoErr("message of %d bytes exceeds %d", len(b), d.Limits.maxMessage())
 	}
-	opts := &etf.DecodeOptions{AtomRefs: refs, MaxDepth: d.Limits.MaxDepth}
+	opts := &etf.DecodeOptions{AtomRefs: refs, MaxDepth: d.Limits.MaxDepth, AliasBinaries: owned}
 	next := func(b []byte) (etf.Term, int, error) {
 		if versioned {
 			return etf.DecodeVersioned(b, opts)

@@ -416,11 +416,13 @@ func TestTCPCarrierFraming(t *testing.T) {
 	if err := tc.WriteTick(); err != nil {
 		t.Fatal(err)
 	}
+	// Writes are queued for the carrier's writer goroutine; Close lets
+	// them out before closing the connection.
+	tc.Close()
 	want := []byte{0, 0, 0, 2, 'a', 'b', 0, 0, 0, 0, 0, 0, 0, 1, 'c', 0, 0, 0, 0}
 	if !bytes.Equal(c.w.Bytes(), want) {
 		t.Errorf("written %x, want %x", c.w.Bytes(), want)
 	}
-	tc.Close()
 	if !c.closed {
 		t.Error("Close did not close the connection")
 	}

@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
-	"sync/atomic"
+	"time"
 )
 
 // TCPCarrier carries a connection over one TCP stream, each frame preceded
@@ -16,24 +15,37 @@ type TCPCarrier struct {
 	conn     net.Conn
 	r        *bufio.Reader
 	maxFrame int
-
-	mu      sync.Mutex
-	w       *bufio.Writer
-	waiting atomic.Int32 // writers queued behind mu: the last one flushes
+	// rbuf is reused for frames up to reuseFrame bytes: the decoder copies
+	// what it keeps, and a default 64 KiB fragment would otherwise cost an
+	// allocation and its clearing per frame.
+	rbuf []byte
+	w    *FrameWriter
 }
+
+// reuseFrame is the largest frame read into the reused buffer: a default
+// fragment and its header.
+const reuseFrame = 64<<10 + 64
+
+// closeGrace is how long Close lets queued frames go out before closing
+// the socket, so that signals sent just before a close (exits on node
+// stop) still leave.
+const closeGrace = 100 * time.Millisecond
 
 // NewTCPCarrier wraps an established TCP (or any stream) connection.
 // maxFrame bounds one incoming frame.
 func NewTCPCarrier(conn net.Conn, limits Limits) *TCPCarrier {
-	return &TCPCarrier{
+	t := &TCPCarrier{
 		conn:     conn,
 		r:        bufio.NewReaderSize(conn, 64<<10),
-		w:        bufio.NewWriterSize(conn, 64<<10),
 		maxFrame: limits.maxMessage() + 64,
 	}
+	// A failed write closes the socket so that ReadFrame fails too and the
+	// connection ends at once, as a synchronous write error did.
+	t.w = NewFrameWriter(conn, FrameWriterOptions{OnError: func(error) { conn.Close() }})
+	return t
 }
 
-// ReadFrame reads one frame.
+// ReadFrame reads one frame. The frame is valid until the next call.
 func (t *TCPCarrier) ReadFrame() ([]byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(t.r, hdr[:]); err != nil {
@@ -59,42 +71,37 @@ func (t *TCPCarrier) ReadFrame() ([]byte, error) {
 		}
 		return buf, nil
 	}
-	buf := make([]byte, n)
+	var buf []byte
+	if n <= reuseFrame {
+		if t.rbuf == nil {
+			t.rbuf = make([]byte, reuseFrame)
+		}
+		buf = t.rbuf[:n]
+	} else {
+		buf = make([]byte, n)
+	}
 	if _, err := io.ReadFull(t.r, buf); err != nil {
 		return nil, err
 	}
 	return buf, nil
 }
 
-// WriteFrames writes the frames; TCP has one lane.
+// WriteFrames queues the frames for the writer goroutine; TCP has one
+// lane. Frames larger than 4 KiB are written from the caller's slices.
 func (t *TCPCarrier) WriteFrames(_ uint64, frames [][]byte) error {
-	t.waiting.Add(1)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var hdr [4]byte
-	for _, f := range frames {
-		binary.BigEndian.PutUint32(hdr[:], uint32(len(f)))
-		if _, err := t.w.Write(hdr[:]); err != nil {
-			t.waiting.Add(-1)
-			return err
-		}
-		if _, err := t.w.Write(f); err != nil {
-			t.waiting.Add(-1)
-			return err
-		}
-	}
-	// Writers that queued meanwhile will flush; batching them is what makes
-	// many small messages cheap.
-	if t.waiting.Add(-1) == 0 {
-		return t.w.Flush()
-	}
-	return nil
+	return t.w.WriteFrames(frames)
 }
 
 // WriteTick writes an empty frame.
 func (t *TCPCarrier) WriteTick() error {
-	return t.WriteFrames(0, [][]byte{{}})
+	return t.w.WriteFrames([][]byte{{}})
 }
 
-// Close closes the TCP connection.
-func (t *TCPCarrier) Close() error { return t.conn.Close() }
+// Close lets queued frames leave for a moment, then closes the TCP
+// connection.
+func (t *TCPCarrier) Close() error {
+	t.w.Close(closeGrace)
+	err := t.conn.Close()
+	t.w.Wait()
+	return err
+}

@@ -46,11 +46,16 @@ type carrier struct {
 	ctlMu   sync.Mutex
 }
 
+// sendLane is one of our data streams. Its frames are written by a
+// dist.FrameWriter: a message no longer costs a stream write (and, on an
+// idle connection, a QUIC packet) of its own, messages queued meanwhile
+// leave together.
 type sendLane struct {
-	mu sync.Mutex
-	s  *quic.Stream
-	w  *bufio.Writer
+	w *dist.FrameWriter
 }
+
+// closeGrace is how long Close lets queued frames reach the streams.
+const closeGrace = 100 * time.Millisecond
 
 func newCarrier(conn *quic.Conn, ctl *quic.Stream, ctlReader io.Reader, own []*quic.Stream, isClient bool, limits dist.Limits, liveness time.Duration) *carrier {
 	c := &carrier{
@@ -63,7 +68,11 @@ func newCarrier(conn *quic.Conn, ctl *quic.Stream, ctlReader io.Reader, own []*q
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	for i, s := range own {
 		s.SetPriority(5, false)
-		c.send[i] = &sendLane{s: s, w: bufio.NewWriterSize(s, 32<<10)}
+		// Small frames are copied into one buffer per batch, one stream
+		// Write; large ones (fragments) are written from the message's own
+		// buffer, which quic-go packs without another copy.
+		c.send[i] = &sendLane{w: dist.NewFrameWriter(s, dist.FrameWriterOptions{
+			OnError: func(err error) { c.fail(fmt.Errorf("protodist: write: %w", err)) }})}
 	}
 	ctl.SetPriority(0, false)
 	c.wg.Add(3)
@@ -214,20 +223,7 @@ func (c *carrier) ReadFrame() ([]byte, error) {
 // WriteFrames implements dist.Carrier: all frames of one message on the
 // lane's stream, so fragments stay together and in order.
 func (c *carrier) WriteFrames(lane uint64, frames [][]byte) error {
-	l := c.send[lane%DataStreams]
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var hdr [4]byte
-	for _, f := range frames {
-		binary.BigEndian.PutUint32(hdr[:], uint32(len(f)))
-		if _, err := l.w.Write(hdr[:]); err != nil {
-			return c.writeErr(err)
-		}
-		if _, err := l.w.Write(f); err != nil {
-			return c.writeErr(err)
-		}
-	}
-	if err := l.w.Flush(); err != nil {
+	if err := c.send[lane%DataStreams].w.WriteFrames(frames); err != nil {
 		return c.writeErr(err)
 	}
 	return nil
@@ -251,8 +247,25 @@ func (c *carrier) WriteTick() error {
 // Close closes the QUIC connection: Erlang only reports nodedown when it
 // sees the connection close (transport.md §8.2).
 func (c *carrier) Close() error {
+	// Queued frames get a moment to reach their streams first, as signals
+	// sent just before a close (exits on node stop) did when every write
+	// was synchronous.
+	for _, l := range c.send {
+		l.w.Close(0)
+	}
+	grace, cancel := context.WithTimeout(context.Background(), closeGrace)
+	for _, l := range c.send {
+		select {
+		case <-l.w.Done():
+		case <-grace.Done():
+		}
+	}
+	cancel()
 	c.fail(errors.New("protodist: connection closed"))
 	err := c.conn.CloseWithError(0, "")
+	for _, l := range c.send {
+		l.w.Wait()
+	}
 	c.wg.Wait()
 	return err
 }

@@ -95,8 +95,11 @@ func (f *ctlFramer) readErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if errors.Is(err, io.EOF) {
-		return fmt.Errorf("protodist: stream 0 closed during handshake: %w", io.ErrUnexpectedEOF)
+	var appErr *quic.ApplicationError
+	if errors.Is(err, io.EOF) || errors.As(err, &appErr) {
+		// The peer closed the stream or the connection: to the handshake
+		// this is a closed connection (after our reply: a cookie mismatch).
+		return fmt.Errorf("protodist: connection closed during handshake (%v): %w", err, io.ErrUnexpectedEOF)
 	}
 	return fmt.Errorf("protodist: read handshake: %w", err)
 }

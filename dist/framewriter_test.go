@@ -1,0 +1,178 @@
+package dist
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lockedBuffer is an io.Writer the test reads after the writer goroutine
+// has ended.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Clone(l.b.Bytes())
+}
+
+// writtenFrames splits a written stream into its frames.
+func writtenFrames(t *testing.T, b []byte) [][]byte {
+	t.Helper()
+	var out [][]byte
+	for len(b) > 0 {
+		if len(b) < 4 {
+			t.Fatalf("stream ends inside a length prefix")
+		}
+		n := int(binary.BigEndian.Uint32(b))
+		if len(b) < 4+n {
+			t.Fatalf("stream ends inside a %d-byte frame", n)
+		}
+		out = append(out, b[4:4+n])
+		b = b[4+n:]
+	}
+	return out
+}
+
+func TestFrameWriterOrderAndContent(t *testing.T) {
+	for _, copyLimit := range []int{0, -1} {
+		t.Run(fmt.Sprint("copyLimit=", copyLimit), func(t *testing.T) {
+			var out lockedBuffer
+			fw := NewFrameWriter(&out, FrameWriterOptions{CopyLimit: copyLimit, MaxQueued: 8 << 10})
+			const writers, msgs = 4, 300
+			var wg sync.WaitGroup
+			for w := range writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range msgs {
+						// Every 7th message has a frame above the copy
+						// limit; the second frame is empty, like a tick.
+						size := 10 + i%50
+						if i%7 == 0 {
+							size = 9000
+						}
+						head := bytes.Repeat([]byte{byte(w)}, size)
+						binary.BigEndian.PutUint32(head, uint32(i))
+						if err := fw.WriteFrames([][]byte{head, {}}); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			fw.Close(time.Minute)
+			fw.Wait()
+			frames := writtenFrames(t, out.bytes())
+			if len(frames) != 2*writers*msgs {
+				t.Fatalf("%d frames written, want %d", len(frames), 2*writers*msgs)
+			}
+			next := make([]int, writers)
+			for i := 0; i < len(frames); i += 2 {
+				f := frames[i]
+				w := int(f[len(f)-1])
+				if w >= writers || len(frames[i+1]) != 0 {
+					t.Fatalf("frame %d: writer %d, following frame %d bytes: messages interleaved", i, w, len(frames[i+1]))
+				}
+				if seq := int(binary.BigEndian.Uint32(f)); seq != next[w] {
+					t.Fatalf("writer %d: message %d arrived after %d", w, seq, next[w]-1)
+				}
+				if bytes.Count(f[4:], []byte{byte(w)}) != len(f)-4 {
+					t.Fatalf("writer %d message %d: content changed", w, next[w])
+				}
+				next[w]++
+			}
+		})
+	}
+}
+
+// blockingWriter blocks every Write until released, then fails them all.
+type blockingWriter struct {
+	release chan struct{}
+	started chan struct{}
+	once    sync.Once
+}
+
+var errBroken = errors.New("broken pipe")
+
+func (b *blockingWriter) Write(p []byte) (int, error) {
+	b.once.Do(func() { close(b.started) })
+	<-b.release
+	return 0, errBroken
+}
+
+func TestFrameWriterBackpressureAndError(t *testing.T) {
+	bw := &blockingWriter{release: make(chan struct{}), started: make(chan struct{})}
+	failed := make(chan error, 1)
+	fw := NewFrameWriter(bw, FrameWriterOptions{MaxQueued: 100, OnError: func(err error) { failed <- err }})
+	frame := make([]byte, 60)
+	if err := fw.WriteFrames([][]byte{frame}); err != nil {
+		t.Fatal(err)
+	}
+	<-bw.started // the first batch is now stuck in Write
+	// 64 bytes queued, under the bound; 128 is over it, so the third
+	// write waits.
+	for range 2 {
+		if err := fw.WriteFrames([][]byte{frame}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	blocked := make(chan error, 1)
+	go func() { blocked <- fw.WriteFrames([][]byte{frame}) }()
+	select {
+	case err := <-blocked:
+		t.Fatalf("WriteFrames returned (%v) with the queue over its bound", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(bw.release)
+	if err := <-blocked; !errors.Is(err, errBroken) {
+		t.Errorf("blocked WriteFrames returned %v, want the write error", err)
+	}
+	if err := <-failed; !errors.Is(err, errBroken) {
+		t.Errorf("OnError got %v", err)
+	}
+	if err := fw.WriteFrames([][]byte{frame}); !errors.Is(err, errBroken) {
+		t.Errorf("WriteFrames after a failed write: %v", err)
+	}
+	fw.Close(0)
+	fw.Wait()
+}
+
+func TestFrameWriterClose(t *testing.T) {
+	// Never started: Close ends it without a goroutine.
+	idle := NewFrameWriter(io.Discard, FrameWriterOptions{})
+	idle.Close(0)
+	idle.Wait()
+	if err := idle.WriteFrames([][]byte{{1}}); !errors.Is(err, ErrWriterClosed) {
+		t.Errorf("WriteFrames after Close: %v", err)
+	}
+
+	var out lockedBuffer
+	fw := NewFrameWriter(&out, FrameWriterOptions{})
+	for i := range 100 {
+		if err := fw.WriteFrames([][]byte{{byte(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fw.Close(time.Minute)
+	fw.Wait()
+	if got := writtenFrames(t, out.bytes()); len(got) != 100 {
+		t.Errorf("%d frames written before Close returned, want all 100", len(got))
+	}
+	fw.Close(0) // idempotent
+}
