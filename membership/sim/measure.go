@@ -17,6 +17,10 @@ type Overlay struct {
 	Asymmetric int
 	// Stale counts active entries naming a dead node.
 	Stale int
+	// Unheld counts live nodes that no live node holds in its active view.
+	// Unless they broadcast themselves, Plumtree never sends them anything
+	// (neither GOSSIP nor IHAVE), however connected the undirected graph.
+	Unheld int
 }
 
 // Connected reports whether every live node is in one component.
@@ -46,6 +50,19 @@ func (s *Sim) Overlay() Overlay {
 			}
 			adj[n.id] = append(adj[n.id], p)
 			adj[p] = append(adj[p], int32(n.id))
+		}
+	}
+	held := make([]bool, len(s.nodes))
+	for _, n := range s.nodes {
+		if n.alive {
+			for _, p := range n.activeIDs {
+				held[p] = true
+			}
+		}
+	}
+	for _, n := range s.nodes {
+		if n.alive && !held[n.id] {
+			o.Unheld++
 		}
 	}
 	seen := make([]bool, len(s.nodes))
@@ -144,4 +161,199 @@ func (s *Sim) sameView(n *Node, active []etf.Atom) bool {
 		}
 	}
 	return true
+}
+
+// Reach describes how far broadcasts can get along a directed graph over
+// the live nodes: Plumtree pushes GOSSIP or IHAVE only from a node to the
+// members of its eager and lazy sets, so a node nobody lists hears nothing
+// it did not originate, however connected the undirected overlay looks.
+type Reach struct {
+	// Mean and Min are the fractions of live nodes reachable from sampled
+	// origins: what a broadcast from a random origin can at best deliver.
+	Mean, Min float64
+	// Starved counts live nodes the largest strongly connected component
+	// cannot reach.
+	Starved int
+}
+
+// ActiveReach computes Reach on the active entries (holder to held), the
+// sets Plumtree starts from.
+func (s *Sim) ActiveReach(k int) Reach {
+	return s.reach(k, func(v *Node, edge func(int32)) {
+		for _, w := range v.activeIDs {
+			edge(w)
+		}
+	})
+}
+
+// PushReach computes Reach on the Plumtree eager and lazy sets, which also
+// hold nodes outside the active view that once sent GOSSIP or GRAFT.
+func (s *Sim) PushReach(k int) Reach {
+	return s.reach(k, func(v *Node, edge func(int32)) {
+		for _, set := range [][]etf.Atom{v.pt.Eager(), v.pt.Lazy()} {
+			for _, a := range set {
+				if w := s.names[a]; w != nil {
+					edge(int32(w.id))
+				}
+			}
+		}
+	})
+}
+
+func (s *Sim) reach(k int, edges func(v *Node, edge func(int32))) Reach {
+	n := len(s.nodes)
+	out := make([][]int32, n)
+	rev := make([][]int32, n)
+	var alive []*Node
+	for _, v := range s.nodes {
+		if !v.alive {
+			continue
+		}
+		alive = append(alive, v)
+		edges(v, func(w int32) {
+			if s.nodes[w].alive {
+				out[v.id] = append(out[v.id], w)
+				rev[w] = append(rev[w], int32(v.id))
+			}
+		})
+	}
+	if len(alive) == 0 {
+		return Reach{}
+	}
+	seen := make([]bool, n)
+	var todo []int32
+	from := func(roots []int32) int {
+		clear(seen)
+		todo = append(todo[:0], roots...)
+		for _, r := range roots {
+			seen[r] = true
+		}
+		count := len(roots)
+		for len(todo) > 0 {
+			v := todo[len(todo)-1]
+			todo = todo[:len(todo)-1]
+			for _, w := range out[v] {
+				if !seen[w] {
+					seen[w] = true
+					count++
+					todo = append(todo, w)
+				}
+			}
+		}
+		return count
+	}
+	r := Reach{Min: 1}
+	k = max(1, min(k, len(alive)))
+	for i := range k {
+		f := float64(from([]int32{int32(alive[i*len(alive)/k].id)})) / float64(len(alive))
+		r.Mean += f / float64(k)
+		r.Min = min(r.Min, f)
+	}
+	big := s.largestSCC(alive, out, rev)
+	r.Starved = len(alive) - from(big)
+	return r
+}
+
+// largestSCC returns the members of the largest strongly connected
+// component (Kosaraju: finishing order on the graph, then components on the
+// reverse graph in decreasing finishing order).
+func (s *Sim) largestSCC(alive []*Node, out, rev [][]int32) []int32 {
+	n := len(s.nodes)
+	order := make([]int32, 0, len(alive))
+	seen := make([]bool, n)
+	type frame struct{ v, i int32 }
+	var stack []frame
+	for _, v := range alive {
+		if seen[v.id] {
+			continue
+		}
+		seen[v.id] = true
+		stack = append(stack[:0], frame{int32(v.id), 0})
+		for len(stack) > 0 {
+			f := &stack[len(stack)-1]
+			if int(f.i) < len(out[f.v]) {
+				w := out[f.v][f.i]
+				f.i++
+				if !seen[w] {
+					seen[w] = true
+					stack = append(stack, frame{w, 0})
+				}
+				continue
+			}
+			order = append(order, f.v)
+			stack = stack[:len(stack)-1]
+		}
+	}
+	comp := make([]int32, n)
+	for i := range comp {
+		comp[i] = -1
+	}
+	var best, cur []int32
+	for i := len(order) - 1; i >= 0; i-- {
+		if comp[order[i]] >= 0 {
+			continue
+		}
+		c := order[i]
+		comp[c] = c
+		cur = append(cur[:0], c)
+		for j := 0; j < len(cur); j++ {
+			for _, w := range rev[cur[j]] {
+				if comp[w] < 0 {
+					comp[w] = c
+					cur = append(cur, w)
+				}
+			}
+		}
+		if len(cur) > len(best) {
+			best = append(best[:0], cur...)
+		}
+	}
+	return best
+}
+
+// Hops returns the mean and the largest shortest-path length, in overlay
+// hops, from up to k live nodes spread over the ids to every live node they
+// reach in the undirected overlay. A random graph of the same degree would
+// have a diameter of about log(n)/log(degree).
+func (s *Sim) Hops(k int) (mean float64, longest int) {
+	alive := s.Alive()
+	if len(alive) == 0 || k <= 0 {
+		return 0, 0
+	}
+	adj := make([][]int32, len(s.nodes))
+	for _, n := range alive {
+		for _, p := range n.activeIDs {
+			if s.nodes[p].alive {
+				adj[n.id] = append(adj[n.id], p)
+				adj[p] = append(adj[p], int32(n.id))
+			}
+		}
+	}
+	dist := make([]int32, len(s.nodes))
+	var sum, count int
+	for i := range min(k, len(alive)) {
+		src := alive[i*len(alive)/min(k, len(alive))]
+		for j := range dist {
+			dist[j] = -1
+		}
+		dist[src.id] = 0
+		q := []int32{int32(src.id)}
+		for len(q) > 0 {
+			v := q[0]
+			q = q[1:]
+			for _, w := range adj[v] {
+				if dist[w] < 0 {
+					dist[w] = dist[v] + 1
+					sum += int(dist[w])
+					count++
+					longest = max(longest, int(dist[w]))
+					q = append(q, w)
+				}
+			}
+		}
+	}
+	if count > 0 {
+		mean = float64(sum) / float64(count)
+	}
+	return mean, longest
 }

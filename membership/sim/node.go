@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -31,8 +32,10 @@ type Node struct {
 	// activeIDs mirrors the active view from PeerUp/PeerDown events, as
 	// Plumtree and the registry see it.
 	activeIDs []int32
-	monitors  map[etf.Pid]bool
-	lookups   map[uint64]func(registry.RouteResult)
+	// peers are the nodes n has a distribution connection with.
+	peers    map[int32]struct{}
+	monitors map[etf.Pid]bool
+	lookups  map[uint64]func(registry.RouteResult)
 }
 
 // ID returns the node's index in the simulation.
@@ -64,13 +67,15 @@ func (n *Node) ActiveIDs() []int {
 	return out
 }
 
-// start is membership.Start: fresh state machines, Plumtree and the
-// registry started before HyParView, as the runtime does.
+// start is membership.Start: fresh state machines, the dist GC's sweep
+// timer (first sweep one period after the start), then Plumtree and the
+// registry, then HyParView, in the runtime's order.
 func (n *Node) start() {
 	s := n.sim
 	n.inc++
 	n.alive = true
 	n.activeIDs = nil
+	n.peers = map[int32]struct{}{}
 	n.monitors = map[etf.Pid]bool{}
 	n.lookups = map[uint64]func(registry.RouteResult){}
 	cfg := s.opts.HyParView
@@ -84,6 +89,14 @@ func (n *Node) start() {
 	}
 	n.hv = hv
 	now := s.Now()
+	if period := s.opts.DistGCSweepPeriod; period > 0 {
+		var sweep func(time.Time)
+		sweep = func(time.Time) {
+			s.distGC(n)
+			n.after(period, sweep)
+		}
+		n.after(period, sweep)
+	}
 	n.pt = plumtree.New(plumtree.Config{Self: n.name}, nil)
 	n.reg = registry.New(registry.Config{Self: n.name, RouterPid: n.pid})
 	n.applyPT(n.pt.Start(now))
@@ -192,6 +205,20 @@ func (n *Node) applyHV(actions []hyparview.Action) {
 	if len(n.activeIDs) > s.opts.HyParView.ActiveSize {
 		s.violation("%s: active view of %d > %d", n.name, len(n.activeIDs), s.opts.HyParView.ActiveSize)
 	}
+	if s.opts.CheckEveryInput {
+		n.checkViews()
+	}
+}
+
+// checkViews checks n's view bounds in its state machine.
+func (n *Node) checkViews() {
+	s, cfg := n.sim, n.sim.opts.HyParView
+	if a := len(n.hv.ActiveNodes()); a > cfg.ActiveSize {
+		s.violation("%s: active view of %d > %d", n.name, a, cfg.ActiveSize)
+	}
+	if p := len(n.hv.PassiveNodes()); p > cfg.PassiveSize {
+		s.violation("%s: passive view of %d > %d", n.name, p, cfg.PassiveSize)
+	}
 }
 
 func (n *Node) mirrorUp(peer etf.Atom) {
@@ -291,8 +318,15 @@ func (n *Node) applyReg(actions []registry.Action) {
 	}
 }
 
-// Broadcast is Membership.Broadcast on n; it returns the message id.
+// ErrNotAlive is returned by the calls on a node that is not running.
+var ErrNotAlive = errors.New("sim: node not alive")
+
+// Broadcast is Membership.Broadcast on n; it returns the message id (zero
+// when n is not alive).
 func (n *Node) Broadcast(tag, payload etf.Term) plumtree.ID {
+	if !n.alive {
+		return plumtree.ID{}
+	}
 	id, acts := n.pt.Broadcast(n.sim.Now(), tag, payload)
 	n.applyPT(acts)
 	return id
@@ -301,6 +335,9 @@ func (n *Node) Broadcast(tag, payload etf.Term) plumtree.ID {
 // RegisterService is Membership.RegisterService on n with a process of
 // the node identified by serial.
 func (n *Node) RegisterService(name registry.Name, serial uint32) (etf.Pid, error) {
+	if !n.alive {
+		return etf.Pid{}, ErrNotAlive
+	}
 	pid := etf.Pid{Node: n.name, ID: 1000 + serial, Creation: 1}
 	acts, err := n.reg.Register(n.sim.Now(), name, pid, nil)
 	n.applyReg(acts)
@@ -309,12 +346,15 @@ func (n *Node) RegisterService(name registry.Name, serial uint32) (etf.Pid, erro
 
 // UnregisterService is Membership.UnregisterService on n.
 func (n *Node) UnregisterService(name registry.Name) {
+	if !n.alive {
+		return
+	}
 	n.applyReg(n.reg.Unregister(n.sim.Now(), name))
 }
 
 // ServiceExit reports that a monitored service process exited.
 func (n *Node) ServiceExit(pid etf.Pid) {
-	if !n.monitors[pid] {
+	if !n.alive || !n.monitors[pid] {
 		return
 	}
 	delete(n.monitors, pid)
@@ -322,19 +362,30 @@ func (n *Node) ServiceExit(pid etf.Pid) {
 }
 
 // FindService starts an overlay lookup from n (the router path of
-// WhereisService); done is called once with the result.
-func (n *Node) FindService(name registry.Name, done func(registry.RouteResult)) {
+// WhereisService); done is called once with the result unless n dies first.
+func (n *Node) FindService(name registry.Name, done func(registry.RouteResult)) error {
+	if !n.alive {
+		return ErrNotAlive
+	}
 	id, acts := n.reg.FindService(n.sim.Now(), name, n.hv.ActiveNodes())
 	n.lookups[id] = done
 	n.applyReg(acts)
+	return nil
 }
 
 // Join is Membership.Join on n.
 func (n *Node) Join(contact etf.Atom) error {
+	if !n.alive {
+		return ErrNotAlive
+	}
 	acts, err := n.hv.Join(n.sim.Now(), contact)
 	n.applyHV(acts)
 	return err
 }
 
 // Leave is Membership.Leave on n.
-func (n *Node) Leave() { n.applyHV(n.hv.Leave(n.sim.Now())) }
+func (n *Node) Leave() {
+	if n.alive {
+		n.applyHV(n.hv.Leave(n.sim.Now()))
+	}
+}

@@ -24,6 +24,9 @@
 // partition drops messages across the cut at once and tears the crossing
 // connections down (NodeDown on both sides) after PartitionDetect, the tick
 // timeout of a real cluster; connects across it fail after ConnectTimeout.
+// Every node runs the runtime's idle dist-channel GC (membership/distgc.go),
+// which closes connections to nodes outside its active view once they are
+// DistGCMinAge old.
 package sim
 
 import (
@@ -57,8 +60,11 @@ type Options struct {
 	// Loss is the probability that a message is dropped in flight (0).
 	// Distribution runs over TCP, so this models a lossy relay, not TCP.
 	Loss float64
-	// CrashDetect is when the peers of a crashed node see NodeDown; zero
-	// means one latency draw per peer (a reset TCP connection).
+	// CrashDetect is when the peers of a crashed node see NodeDown. Zero
+	// models a killed process: connections reset, NodeDown after one
+	// latency, connects refused. Positive models a dead host: connections
+	// linger until then (OTP's tick timeout is 45-75 s) and connects time
+	// out after ConnectTimeout.
 	CrashDetect time.Duration
 	// PartitionDetect is when the ends of a connection cut by a partition
 	// see NodeDown (60 s, OTP's net_ticktime).
@@ -66,6 +72,17 @@ type Options struct {
 	// ConnectTimeout is how long a connect across a partition takes to fail
 	// (10 s, the runtime's connect timeout).
 	ConnectTimeout time.Duration
+	// DistGCSweepPeriod and DistGCMinAge drive the runtime's idle
+	// dist-channel GC (membership/distgc.go, barrel_p2p_dist_gc): every
+	// period from its start a node disconnects each connected node outside
+	// its active view whose connection is at least DistGCMinAge old, and
+	// both ends see NodeDown. Zero means 60 s and 300 s, the runtime's
+	// defaults; a negative period disables the GC.
+	DistGCSweepPeriod, DistGCMinAge time.Duration
+	// CheckEveryInput checks the view bounds in the state machines after
+	// every input (slower); otherwise the active bound is checked after
+	// every input from the events and both bounds by CheckViews.
+	CheckEveryInput bool
 	// HyParView is the protocol configuration (hyparview.DefaultConfig()
 	// when ActiveSize is 0). ContactNodes is set from Contacts.
 	HyParView hyparview.Config
@@ -96,6 +113,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.DistGCSweepPeriod == 0 {
+		o.DistGCSweepPeriod = 60 * time.Second
+	}
+	if o.DistGCMinAge <= 0 {
+		o.DistGCMinAge = 300 * time.Second
 	}
 	if o.HyParView.ActiveSize == 0 {
 		o.HyParView = hyparview.DefaultConfig()
@@ -167,8 +190,9 @@ func (q *queue) pop() event {
 // latest scheduled arrival per direction (index 0: lower id to higher) so
 // that delivery is FIFO.
 type conn struct {
-	gen  uint64
-	last [2]time.Duration
+	gen   uint64
+	since time.Duration
+	last  [2]time.Duration
 }
 
 type pair struct{ a, b int32 }
@@ -195,10 +219,13 @@ type NetStats struct {
 	Cut           uint64 // dropped in flight: connection gone, partition or dead receiver
 	Malformed     uint64 // inbound messages a decoder refused (should stay 0)
 	Connects      uint64 // Connect actions
+	Results       uint64 // ConnectResults delivered
+	Abandoned     uint64 // ConnectResults not delivered: the requester died
 	ConnectFailed uint64 // ConnectResult(false)
 	Connections   uint64 // connections established
 	NodeDowns     uint64 // NodeDown inputs delivered
 	PendingTimeo  uint64 // hyparview PendingTimeout actions
+	DistGC        uint64 // connections closed by the dist GC
 	PeerUps       uint64 // hyparview PeerUp events
 	PeerDowns     map[hyparview.Reason]uint64
 	ByName        map[etf.Atom]uint64 // messages sent per registered name
@@ -220,6 +247,8 @@ type Sim struct {
 	conns map[pair]*conn
 	cuts  []cut
 	gen   uint64
+
+	lastStart time.Duration
 
 	// Stats counts network activity since New.
 	Stats NetStats
@@ -279,10 +308,14 @@ func New(opts Options) (*Sim, error) {
 		if i >= opts.Contacts {
 			at = time.Duration(s.rng.Int64N(int64(opts.StartSpread)))
 		}
+		s.lastStart = max(s.lastStart, at)
 		s.schedule(at, func() { n.start() })
 	}
 	return s, nil
 }
+
+// LastStart is when the last of the initial node starts is scheduled.
+func (s *Sim) LastStart() time.Duration { return s.lastStart }
 
 // Options returns the effective options.
 func (s *Sim) Options() Options { return s.opts }
@@ -435,8 +468,10 @@ func (s *Sim) connect(n *Node, target etf.Atom) {
 	result := func(after time.Duration, ok bool) {
 		s.schedule(s.now+after, func() {
 			if !n.alive || n.inc != inc {
+				s.Stats.Abandoned++
 				return
 			}
+			s.Stats.Results++
 			if !ok {
 				s.Stats.ConnectFailed++
 			}
@@ -452,14 +487,18 @@ func (s *Sim) connect(n *Node, target etf.Atom) {
 		result(0, true)
 	case !s.reachable(n.id, t.id):
 		result(s.opts.ConnectTimeout, false)
+	case !t.alive && s.opts.CrashDetect <= 0:
+		result(s.handshake(), false) // refused: the host is up
 	case !t.alive:
-		result(s.handshake(), false)
+		result(s.opts.ConnectTimeout, false) // the host is gone
 	default:
 		tinc := t.inc
 		s.schedule(s.now+s.handshake(), func() {
 			if !n.alive || n.inc != inc {
+				s.Stats.Abandoned++
 				return
 			}
+			s.Stats.Results++
 			if !t.alive || t.inc != tinc || !s.reachable(n.id, t.id) {
 				s.Stats.ConnectFailed++
 				n.connectResult(target, false)
@@ -468,7 +507,9 @@ func (s *Sim) connect(n *Node, target etf.Atom) {
 			key := pairOf(n.id, t.id)
 			if s.conns[key] == nil {
 				s.gen++
-				s.conns[key] = &conn{gen: s.gen}
+				s.conns[key] = &conn{gen: s.gen, since: s.now}
+				n.peers[int32(t.id)] = struct{}{}
+				t.peers[int32(n.id)] = struct{}{}
 				s.Stats.Connections++
 				n.nodeUp(t.name)
 				t.nodeUp(n.name)
@@ -487,6 +528,8 @@ func (s *Sim) disconnect(a, b *Node, delayA, delayB time.Duration) {
 		return
 	}
 	delete(s.conns, key)
+	delete(a.peers, int32(b.id))
+	delete(b.peers, int32(a.id))
 	for _, end := range []struct {
 		n, other *Node
 		d        time.Duration
@@ -508,63 +551,71 @@ func (s *Sim) disconnect(a, b *Node, delayA, delayB time.Duration) {
 
 // peersOf returns the nodes n has a connection with, by id.
 func (s *Sim) peersOf(n *Node) []*Node {
-	var out []*Node
-	for p := range s.conns {
-		switch {
-		case int(p.a) == n.id:
-			out = append(out, s.nodes[p.b])
-		case int(p.b) == n.id:
-			out = append(out, s.nodes[p.a])
-		}
+	out := make([]*Node, 0, len(n.peers))
+	for id := range n.peers {
+		out = append(out, s.nodes[id])
 	}
 	slices.SortFunc(out, func(x, y *Node) int { return x.id - y.id })
 	return out
 }
 
-// Crash kills n at once: its state is lost, its connections close and every
-// connected peer sees NodeDown after CrashDetect.
-func (s *Sim) Crash(n *Node) {
-	if !n.alive {
-		return
-	}
-	n.alive = false
-	n.activeIDs = nil
+// distGC is one sweep of the runtime's gcSweepNow on n. A connection's
+// age counts from its NodeUp, which both ends get when it is made.
+func (s *Sim) distGC(n *Node) {
 	for _, p := range s.peersOf(n) {
-		d := s.opts.CrashDetect
-		if d <= 0 {
-			d = s.latency()
+		c := s.conns[pairOf(n.id, p.id)]
+		if c == nil || s.now-c.since < s.opts.DistGCMinAge || n.hv.IsActive(p.name) {
+			continue
 		}
-		s.disconnect(n, p, 0, d)
+		s.Stats.DistGC++
+		s.disconnect(n, p, 0, s.latency())
 	}
 }
 
-// CrashMany crashes the given nodes, tearing down all their connections
-// before any NodeDown is delivered.
+// Crash kills n at once: its state is lost and its connections close.
+// With CrashDetect zero (a killed process) the connections reset at once
+// and each peer sees NodeDown after one latency; otherwise (a dead host)
+// they linger, swallowing traffic, until the peers' tick timeout
+// CrashDetect.
+func (s *Sim) Crash(n *Node) { s.CrashMany([]*Node{n}) }
+
+// CrashMany crashes the given nodes together: all are dead before any
+// survivor can react.
 func (s *Sim) CrashMany(nodes []*Node) {
+	var dead []*Node
 	for _, n := range nodes {
-		n.alive = false
-		n.activeIDs = nil
+		if n.alive {
+			n.alive = false
+			n.activeIDs = nil
+			dead = append(dead, n)
+		}
 	}
-	// Each crash's teardown is scheduled after every node is marked dead,
-	// so no survivor can reconnect to a node of the batch in between.
-	byID := slices.Clone(nodes)
-	slices.SortFunc(byID, func(x, y *Node) int { return x.id - y.id })
-	for _, n := range byID {
+	slices.SortFunc(dead, func(x, y *Node) int { return x.id - y.id })
+	for _, n := range dead {
 		for _, p := range s.peersOf(n) {
-			d := s.opts.CrashDetect
-			if d <= 0 {
-				d = s.latency()
+			if s.opts.CrashDetect <= 0 {
+				s.disconnect(n, p, 0, s.latency())
+				continue
 			}
-			s.disconnect(n, p, 0, d)
+			key := pairOf(n.id, p.id)
+			gen := s.conns[key].gen
+			s.schedule(s.now+s.opts.CrashDetect, func() {
+				if c := s.conns[key]; c != nil && c.gen == gen {
+					s.disconnect(n, p, 0, 0)
+				}
+			})
 		}
 	}
 }
 
 // Restart starts a crashed node again with empty state (a new incarnation
-// of the same name).
+// of the same name); connections its old incarnation left open close first.
 func (s *Sim) Restart(n *Node) {
 	if n.alive {
 		return
+	}
+	for _, p := range s.peersOf(n) {
+		s.disconnect(n, p, 0, 0)
 	}
 	n.start()
 }
