@@ -450,6 +450,19 @@ func (s *State) onNeighborReply(now time.Time, m *NeighborReply) {
 		}
 		return
 	}
+	if p, ok := s.removeActive(from); ok {
+		// We hold from but it refuses to hold us: the low-priority
+		// NEIGHBOR after a FORWARD_JOIN met a full joiner. A one-sided
+		// active entry starves Plumtree (it only pushes along links both
+		// ends hold), so keep the peer as a passive candidate instead.
+		// Not as freshly observed, and backed off, so that promotion does
+		// not ask the same full joiner again at once.
+		s.addPassive(now, p, false)
+		if i := s.passiveIndex(from); i >= 0 {
+			s.passive[i].backoffUntil = now.Add(s.cfg.BaseBackoff)
+		}
+		s.emit(Event{Type: EventPeerDown, Node: from, Reason: ReasonDropped})
+	}
 	// Rejected: the candidate is not put back in the passive view.
 	s.promote(now)
 }

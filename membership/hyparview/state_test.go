@@ -172,13 +172,14 @@ func TestForwardJoinAcceptCompletes(t *testing.T) {
 	if nb := sendsTo[*Neighbor](acts, "n@h"); len(sendsOf(acts)) != 1 || len(nb) != 1 || nb[0].Priority != PriorityLow {
 		t.Fatalf("sent %v; want one NEIGHBOR(low) to the joiner", sendsOf(acts))
 	}
-	// A refusal (full joiner) leaves the one-sided link in place.
-	wantEvents(t, s.HandleMessage(t0, &NeighborReply{Accept: false, Sender: selfOf("n@h")}))
-	if !s.IsActive("n@h") {
-		t.Fatal("refused NEIGHBOR dropped an active link")
-	}
-	if !s.IsActive("n@h") || s.IsPassive("n@h") {
-		t.Fatal("joiner must move to the active view only")
+	// A refusal (full joiner) must not leave a one-sided link: Plumtree
+	// only pushes along links both ends hold (the 1,000-node simulation
+	// showed broadcasts reaching 24-73% of nodes with them). The joiner
+	// becomes a passive candidate.
+	wantEvents(t, s.HandleMessage(t0, &NeighborReply{Accept: false, Sender: selfOf("n@h")}),
+		Event{Type: EventPeerDown, Node: "n@h", Reason: ReasonDropped})
+	if s.IsActive("n@h") || !s.IsPassive("n@h") {
+		t.Fatal("a refused one-sided link must move to the passive view")
 	}
 	if _, ok := s.Pending("n@h"); ok {
 		t.Fatal("pending not cleared")
