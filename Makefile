@@ -28,7 +28,7 @@ FUZZTIME ?= 10s
 # workloads on OTP for comparison (e.g. interop/bench_otp.sh). Empty: skipped.
 BENCH_OTP ?= ./scripts/bench_otp_etf.sh
 
-.PHONY: run test unit race interop bench bench-dist fuzz lint fmt-check vet staticcheck clean
+.PHONY: run test unit race interop bench bench-dist sim fuzz lint fmt-check vet staticcheck clean
 
 ## run: a local demo cluster on loopback (Ctrl-C to stop)
 run:
@@ -58,6 +58,10 @@ ifneq ($(strip $(BENCH_OTP)),)
 else
 	@echo "bench: BENCH_OTP not set, OTP comparison skipped"
 endif
+
+## sim: the 1000-node membership simulation report
+sim:
+	BARRELGO_SIM_REPORT=1 $(GO) test -run '^TestSimulationReport$$' -count=1 -v ./membership/sim/
 
 ## bench-dist: distribution benchmarks as ratios against same-run baselines
 bench-dist:
