@@ -24,6 +24,10 @@ import (
 	"github.com/quic-go/quic-go"
 )
 
+// failGrace is how long a refused connection stays open for its FAIL
+// frame to arrive; the client closes first when it reads it.
+const failGrace = 500 * time.Millisecond
+
 // ALPN is the protocol quic_dist negotiates.
 const ALPN = "erlang-dist"
 
@@ -47,7 +51,11 @@ type TransportOptions struct {
 	// AuthTimeout bounds the QUIC handshake plus auth of incoming
 	// connections (10 s when 0).
 	AuthTimeout time.Duration
-	Logger      *slog.Logger
+	// Publish, when set, receives the node's <node>.endpoint file once the
+	// transport listens (host = the host part of the node name), and loses
+	// it on Close, so barrel_p2p nodes sharing the directory can dial it.
+	Publish *discovery.File
+	Logger  *slog.Logger
 }
 
 // Transport carries a node's distribution over QUIC.
@@ -60,6 +68,7 @@ type Transport struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	log      *slog.Logger
+	local    etf.Atom
 }
 
 // NewTransport validates opts; Start listens.
@@ -82,6 +91,10 @@ func NewTransport(opts TransportOptions) (*Transport, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if isNoAuth(opts.Authenticator) {
+		// auth_enabled = false: no auth streams at all (transport.md §5.1).
+		opts.Authenticator = nil
+	}
 	t := &Transport{opts: opts, incoming: make(chan *link), log: opts.Logger}
 	t.binding = sha256.Sum256(opts.Certificate.Certificate[0])
 	t.ctx, t.cancel = context.WithCancel(context.Background())
@@ -100,8 +113,26 @@ func (t *Transport) quicConfig() *quic.Config {
 		HandshakeIdleTimeout:  t.opts.AuthTimeout,
 		MaxIncomingStreams:    100,
 		MaxIncomingUniStreams: 100,
+		// erlang_quic's own receive windows (4 MiB per stream, 256 MiB
+		// per connection). quic-go's defaults (512 KiB / 768 KiB) make an
+		// Erlang sender hit flow control, and erlang_quic 1.8.1's dist
+		// controller only retries a blocked send when the VM hands it more
+		// data: the tail of a burst then sits in its queue until the next
+		// message on that connection (seen live: the last ~3k of 100k
+		// messages never arrived).
+		InitialStreamReceiveWindow:     erlangStreamWindow,
+		MaxStreamReceiveWindow:         4 * erlangStreamWindow,
+		InitialConnectionReceiveWindow: erlangConnWindow,
+		MaxConnectionReceiveWindow:     erlangConnWindow,
 	}
 }
+
+// Receive windows erlang_quic advertises (initial_max_stream_data_* and
+// initial_max_data, transport.md §1.4).
+const (
+	erlangStreamWindow = 4 << 20
+	erlangConnWindow   = 256 << 20
+)
 
 func (t *Transport) tlsConfig() *tls.Config {
 	return &tls.Config{
@@ -126,7 +157,18 @@ func (t *Transport) Start(ctx context.Context, local etf.Atom, hidden bool) (uin
 		return 0, fmt.Errorf("protodist: listen on udp %s: %w", t.opts.ListenAddr, err)
 	}
 	t.ln = ln
+	t.local = local
 	t.log = t.log.With("node", string(local))
+	if t.opts.Publish != nil {
+		host, err := discovery.HostPart(string(local))
+		if err == nil {
+			err = t.opts.Publish.Publish(string(local), host, ln.Addr().(*net.UDPAddr).Port)
+		}
+		if err != nil {
+			ln.Close()
+			return 0, fmt.Errorf("protodist: publish endpoint: %w", err)
+		}
+	}
 	t.wg.Add(1)
 	go t.acceptLoop()
 	return randomCreation(), nil
@@ -148,6 +190,13 @@ func (t *Transport) acceptLoop() {
 			l, err := t.serverSetup(conn)
 			if err != nil {
 				t.log.Warn("incoming QUIC connection refused", "remote", conn.RemoteAddr().String(), "err", err)
+				// Let a FAIL frame reach the client before the close: quic-go
+				// reports a closed connection before data it still buffers.
+				select {
+				case <-conn.Context().Done():
+				case <-time.After(failGrace):
+				case <-t.ctx.Done():
+				}
 				_ = conn.CloseWithError(0, "")
 				return
 			}
@@ -171,33 +220,64 @@ func (t *Transport) serverSetup(conn *quic.Conn) (*link, error) {
 		return nil, fmt.Errorf("protodist: QUIC handshake: %w", ctx.Err())
 	}
 	l := &link{t: t, conn: conn, acceptor: true}
-	if a := t.opts.Authenticator; a != nil {
-		// The peer's first stream must be its auth uni stream; a bidi
-		// stream before auth completes is a protocol violation and no dist
-		// byte is read before auth succeeds.
+	var s *quic.Stream
+	// auth.Disabled reads no stream: the peer's first stream is stream 0.
+	if a := t.opts.Authenticator; a != nil && !isDisabled(a) {
+		// Auth runs before any dist byte is read. A bidi stream opened
+		// before the peer's auth uni stream means a peer without auth
+		// (barrel_p2p would read it as its auth stream and fail): refuse at
+		// once. One opened after it is the control stream of a client that
+		// got our AUTH_OK, which it may open before Authenticate has even
+		// returned here: keep it.
+		uni := &lazyUni{ctx: ctx, conn: conn, opened: make(chan struct{})}
 		early := make(chan error, 1)
+		ctlStream := make(chan *quic.Stream, 1)
 		actx, acancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Add(1)
 		go func() {
-			if _, err := conn.AcceptStream(actx); err == nil {
+			defer wg.Done()
+			st, err := conn.AcceptStream(actx)
+			if err != nil {
+				return
+			}
+			select {
+			case <-uni.opened:
+				ctlStream <- st
+			default:
 				early <- errors.New("protodist: peer opened the control stream before authenticating")
 				acancel()
 			}
 		}()
-		peer, err := a.Authenticate(actx, auth.Server, "", t.authStreams(actx, conn, t.binding))
-		acancel()
-		select {
-		case e := <-early:
-			return nil, e
-		default:
-		}
+		uni.ctx = actx
+		peer, err := a.Authenticate(actx, auth.Server, "", t.authStreamsWith(conn, uni, t.binding))
 		if err != nil {
+			acancel()
+			wg.Wait()
+			select {
+			case e := <-early:
+				return nil, e
+			default:
+			}
 			return nil, err
 		}
 		l.authPeer = peer
-	}
-	s, err := conn.AcceptStream(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("protodist: waiting for the control stream: %w", err)
+		// The control stream may already be ours; otherwise wait for it
+		// below, still bounded by ctx.
+		select {
+		case s = <-ctlStream:
+			acancel()
+			wg.Wait()
+		case <-ctx.Done():
+			acancel()
+			wg.Wait()
+			return nil, fmt.Errorf("protodist: waiting for the control stream: %w", ctx.Err())
+		}
+	} else {
+		var err error
+		if s, err = conn.AcceptStream(ctx); err != nil {
+			return nil, fmt.Errorf("protodist: waiting for the control stream: %w", err)
+		}
 	}
 	if s.StreamID() != 0 {
 		return nil, fmt.Errorf("protodist: first bidi stream is %d, want 0", s.StreamID())
@@ -210,8 +290,12 @@ func (t *Transport) serverSetup(conn *quic.Conn) (*link, error) {
 // authStreams gives the authenticator the connection's auth uni streams:
 // the peer's first uni stream and, opened on demand, ours.
 func (t *Transport) authStreams(ctx context.Context, conn *quic.Conn, binding [32]byte) *auth.Streams {
+	return t.authStreamsWith(conn, &lazyUni{ctx: ctx, conn: conn}, binding)
+}
+
+func (t *Transport) authStreamsWith(conn *quic.Conn, recv *lazyUni, binding [32]byte) *auth.Streams {
 	return &auth.Streams{
-		Recv: &lazyUni{ctx: ctx, conn: conn},
+		Recv: recv,
 		Open: func() (io.WriteCloser, error) {
 			s, err := conn.OpenUniStream()
 			if err != nil {
@@ -228,6 +312,8 @@ type lazyUni struct {
 	ctx  context.Context
 	conn *quic.Conn
 	s    *quic.ReceiveStream
+	// opened, when set, is closed once the peer's uni stream is accepted.
+	opened chan struct{}
 }
 
 func (u *lazyUni) Read(p []byte) (int, error) {
@@ -237,6 +323,9 @@ func (u *lazyUni) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		u.s = s
+		if u.opened != nil {
+			close(u.opened)
+		}
 		if d, ok := u.ctx.Deadline(); ok {
 			_ = s.SetReadDeadline(d)
 		}
@@ -310,6 +399,9 @@ var _ dist.Transport = (*Transport)(nil)
 
 // Close stops listening and closes pending links.
 func (t *Transport) Close() error {
+	if t.opts.Publish != nil && t.local != "" {
+		_ = t.opts.Publish.Unpublish(string(t.local))
+	}
 	t.cancel()
 	if t.ln != nil {
 		t.ln.Close()
