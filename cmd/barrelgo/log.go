@@ -11,7 +11,7 @@ func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Disca
 // demoLogger shows warnings (and everything with BARRELGO_DEBUG set).
 func demoLogger(w io.Writer) *slog.Logger {
 	lvl := slog.LevelWarn
-	if os.Getenv("BARRELGO_DEBUG") != "" {
+	if os.Getenv(envDebug) != "" {
 		lvl = slog.LevelDebug
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))

@@ -3,7 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -12,7 +12,15 @@ import (
 
 	"github.com/barrelgo/barrelgo/etf"
 	"github.com/barrelgo/barrelgo/node"
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) {
+	// In-process nodes generate certificates, which logs through the
+	// default logger.
+	slog.SetDefault(discardLogger())
+	goleak.VerifyTestMain(m)
+}
 
 func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
@@ -24,9 +32,8 @@ func TestUsageErrors(t *testing.T) {
 		{"node", "-log-level", "loud", "-cookie", "c"},
 	} {
 		var out, errb bytes.Buffer
-		err := run(args, &out, &errb)
-		var ue usageError
-		if !errors.As(err, &ue) {
+		err := run(context.Background(), args, &out, &errb)
+		if !isUsage(err) {
 			t.Errorf("%v: err = %v, want a usage error", args, err)
 		}
 	}
@@ -34,7 +41,7 @@ func TestUsageErrors(t *testing.T) {
 
 func TestHelp(t *testing.T) {
 	var out bytes.Buffer
-	if err := run([]string{"help"}, &out, &out); err != nil || !strings.Contains(out.String(), "barrelgo rpc") {
+	if err := run(context.Background(), []string{"help"}, &out, &out); err != nil || !strings.Contains(out.String(), "barrelgo rpc") {
 		t.Fatalf("help: %v\n%s", err, out.String())
 	}
 }
@@ -71,7 +78,7 @@ func TestClientCommandsAgainstGoNode(t *testing.T) {
 		{append([]string{"rpc"}, append(common, "clisrv@127.0.0.1", "m", "twice", "[21]")...), "42"},
 	} {
 		var out, errb bytes.Buffer
-		if err := run(tc.args, &out, &errb); err != nil {
+		if err := run(ctx, tc.args, &out, &errb); err != nil {
 			t.Fatalf("%v: %v\n%s", tc.args, err, errb.String())
 		}
 		if strings.TrimSpace(out.String()) != tc.want {
@@ -79,7 +86,7 @@ func TestClientCommandsAgainstGoNode(t *testing.T) {
 		}
 	}
 	var out, errb bytes.Buffer
-	if err := run(append([]string{"send"}, append(common, "clisrv@127.0.0.1", "svc", "hello")...), &out, &errb); err != nil {
+	if err := run(ctx, append([]string{"send"}, append(common, "clisrv@127.0.0.1", "svc", "hello")...), &out, &errb); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -91,7 +98,7 @@ func TestClientCommandsAgainstGoNode(t *testing.T) {
 		t.Fatal("sent message never arrived")
 	}
 	// A node that is not registered fails with EPMD's words.
-	err = run(append([]string{"ping"}, append(common, "nobody@127.0.0.1")...), &out, &errb)
+	err = run(ctx, append([]string{"ping"}, append(common, "nobody@127.0.0.1")...), &out, &errb)
 	if err == nil || !strings.Contains(err.Error(), "not registered") {
 		t.Fatalf("ping of an unknown node: %v", err)
 	}
