@@ -40,6 +40,12 @@ type Config struct {
 	// zero). A negative sweep period disables it.
 	DistGCSweepPeriod time.Duration
 	DistGCMinAge      time.Duration
+	// HeartbeatPeriod is how often this node broadcasts its member
+	// heartbeat (2 s, as barrel_p2p, when zero; negative disables), and
+	// HeartbeatTimeout how long a member may stay silent before its
+	// services are forgotten (15 s when zero).
+	HeartbeatPeriod  time.Duration
+	HeartbeatTimeout time.Duration
 }
 
 // EventType tells membership events apart.
@@ -88,9 +94,10 @@ type Membership struct {
 	log  *slog.Logger
 	main *node.Process
 
-	hv *hyparview.State
-	bc broadcastState
-	gc distGC
+	hv   *hyparview.State
+	bc   broadcastState
+	gc   distGC
+	live liveness
 
 	subsMu sync.Mutex
 	subs   map[int]func(Event)
@@ -143,6 +150,12 @@ func Start(ctx context.Context, n *node.Node, cfg Config) (*Membership, error) {
 	if cfg.DistGCMinAge == 0 {
 		cfg.DistGCMinAge = DefaultDistGCMinAge
 	}
+	if cfg.HeartbeatPeriod == 0 {
+		cfg.HeartbeatPeriod = DefaultHeartbeatPeriod
+	}
+	if cfg.HeartbeatTimeout == 0 {
+		cfg.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
 	self := hyparview.SelfPeer(n.Name(), cfg.Address, cfg.Port)
 	hv, err := hyparview.New(self, cfg.HyParView, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
 	if err != nil {
@@ -181,6 +194,7 @@ func Start(ctx context.Context, n *node.Node, cfg Config) (*Membership, error) {
 		now := time.Now()
 		m.gcStart(now)
 		m.startBroadcast(now)
+		m.livenessStart()
 		m.apply(m.hv.Start(now))
 	})
 	return m, nil
@@ -254,6 +268,8 @@ func (m *Membership) loop(p *node.Process) error {
 			close(v.done)
 		case inbound:
 			m.handleInbound(now, v)
+		case heartbeatTick:
+			m.heartbeat(now)
 		case gcSweep:
 			m.gcSweepNow(now)
 			m.after(m.cfg.DistGCSweepPeriod, gcSweep{})

@@ -42,6 +42,11 @@ func newTCPCluster(t *testing.T) *tcpCluster {
 
 func (c *tcpCluster) start(name string, contacts ...etf.Atom) (*node.Node, *Membership) {
 	c.t.Helper()
+	return c.startWith(name, nil, contacts...)
+}
+
+func (c *tcpCluster) startWith(name string, mutate func(*Config), contacts ...etf.Atom) (*node.Node, *Membership) {
+	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	n, err := node.Start(ctx, node.Options{Name: name + "@127.0.0.1", Cookie: "m", EPMDAddr: c.epmd, NoEmbeddedEPMD: true})
@@ -52,6 +57,9 @@ func (c *tcpCluster) start(name string, contacts ...etf.Atom) (*node.Node, *Memb
 	cfg.HyParView.ContactNodes = contacts
 	cfg.HyParView.ContactRetry = 200 * time.Millisecond
 	cfg.HyParView.ShufflePeriod = 500 * time.Millisecond
+	if mutate != nil {
+		mutate(&cfg)
+	}
 	m, err := Start(ctx, n, cfg)
 	if err != nil {
 		c.t.Fatal(err)
@@ -293,5 +301,78 @@ func TestDistGCReapsOnlyOutsideTheActiveView(t *testing.T) {
 	eventually(t, "x disconnected, b kept", func() (bool, string) {
 		ns := a.Nodes()
 		return !slices.Contains(ns, x.Name()) && slices.Contains(ns, b.Name()), fmt.Sprint(ns)
+	})
+}
+
+func TestServicesOfACrashedMemberDisappearEverywhere(t *testing.T) {
+	c := newTCPCluster(t)
+	suffix := strconv.Itoa(int(time.Now().UnixNano() % 100000))
+	small := func(cfg *Config) {
+		cfg.HyParView.ActiveSize = 3
+		cfg.HeartbeatPeriod = 100 * time.Millisecond
+		cfg.HeartbeatTimeout = time.Second
+	}
+	a, ma := c.startWith("ha"+suffix, small)
+	var ms []*Membership
+	var ns []*node.Node
+	for i := range 5 {
+		n, m := c.startWith(fmt.Sprintf("h%d%s", i, suffix), small, a.Name())
+		ns = append(ns, n)
+		ms = append(ms, m)
+	}
+	victim, mv := ns[4], ms[4]
+	all := append([]*Membership{ma}, ms[:4]...)
+	eventually(t, "every member in the overlay", func() (bool, string) {
+		for _, m := range append(all, mv) {
+			if len(m.ActiveView()) == 0 {
+				return false, "an empty view"
+			}
+		}
+		return true, ""
+	})
+	// Broadcasts reach every member once the tree is built.
+	got := make(chan struct{}, 16)
+	for _, m := range all {
+		defer m.SubscribeBroadcast(etf.Atom("probe"), func(etf.Atom, etf.Term) { got <- struct{}{} })()
+	}
+	eventually(t, "a broadcast reaching every member", func() (bool, string) {
+		for len(got) > 0 {
+			<-got
+		}
+		_ = mv.Broadcast(etf.Atom("probe"), etf.Atom("x"))
+		// Lazy links repair through IHAVE and GRAFT within the 1 s timer.
+		time.Sleep(1500 * time.Millisecond)
+		return len(got) == len(all), fmt.Sprintf("%d of %d", len(got), len(all))
+	})
+	svc, _ := victim.NewProcess()
+	if err := mv.RegisterService(etf.Atom("doomed"), svc.Pid(), nil); err != nil {
+		t.Fatal(err)
+	}
+	has := func(m *Membership) bool {
+		for _, s := range m.Services() {
+			if s.Name == etf.Atom("doomed") {
+				return true
+			}
+		}
+		return false
+	}
+	eventually(t, "the service everywhere", func() (bool, string) {
+		for _, m := range all {
+			if !has(m) {
+				return false, "missing somewhere"
+			}
+		}
+		return true, ""
+	})
+	// Crash the member: no leave, its connections just close.
+	mv.Stop()
+	victim.Stop()
+	eventually(t, "the service gone on every survivor", func() (bool, string) {
+		for i, m := range all {
+			if has(m) {
+				return false, fmt.Sprintf("survivor %d still lists it", i)
+			}
+		}
+		return true, ""
 	})
 }

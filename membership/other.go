@@ -95,6 +95,9 @@ func (m *Membership) applyPT(actions []plumtree.Action) {
 			m.main.SendNoConnect(context.Background(), etf.Tuple{plumtree.ProcessName, a.To}, plumtree.Envelope(a.Msg))
 		case plumtree.Deliver:
 			m.cfg.Metrics.delivered()
+			if a.Tag == membersTag {
+				m.sawHeartbeat(time.Now(), a.Payload)
+			}
 			if subs := m.bc.tagSubs[normTag(a.Tag)]; subs != nil {
 				for _, fn := range subs {
 					fn(a.From, a.Payload)
