@@ -157,7 +157,7 @@ func DecodeMessage(t etf.Term) (Message, error) {
 		}
 		return Prune{Sender: s}, nil
 	}
-	return nil, fmt.Errorf("plumtree: unknown message %s: %w", short(tup[0]), ErrMalformed)
+	return nil, fmt.Errorf("plumtree: unknown message %s: %w", etf.Abbrev(tup[0]), ErrMalformed)
 }
 
 // sender accepts a non-empty node atom: the receiver sends replies to
@@ -165,7 +165,7 @@ func DecodeMessage(t etf.Term) (Message, error) {
 func sender(t etf.Term) (etf.Atom, error) {
 	a, ok := t.(etf.Atom)
 	if !ok || a == "" {
-		return "", fmt.Errorf("plumtree: sender %s is not a node atom: %w", short(t), ErrMalformed)
+		return "", fmt.Errorf("plumtree: sender %s is not a node atom: %w", etf.Abbrev(t), ErrMalformed)
 	}
 	return a, nil
 }

@@ -86,12 +86,12 @@ func (t *Timestamp) UnmarshalBinary(b []byte) error {
 func ParseTimestamp(t etf.Term) (Timestamp, error) {
 	tup, ok := t.(etf.Tuple)
 	if !ok || len(tup) != 3 || tup[0] != atomTimestamp {
-		return Timestamp{}, fmt.Errorf("registry: %s is not {timestamp, Wall, Logical}: %w", short(t), ErrMalformed)
+		return Timestamp{}, fmt.Errorf("registry: %s is not {timestamp, Wall, Logical}: %w", etf.Abbrev(t), ErrMalformed)
 	}
 	w, ok1 := tup[1].(int64)
 	l, ok2 := tup[2].(int64)
 	if !ok1 || !ok2 || w < 0 || l < 0 || l >= LogicalLimit {
-		return Timestamp{}, fmt.Errorf("registry: HLC fields out of range in %s: %w", short(t), ErrMalformed)
+		return Timestamp{}, fmt.Errorf("registry: HLC fields out of range in %s: %w", etf.Abbrev(t), ErrMalformed)
 	}
 	return Timestamp{WallMs: w, Logical: l}, nil
 }

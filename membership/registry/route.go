@@ -104,31 +104,31 @@ func DecodeRouteRequest(t etf.Term) (RouteRequest, error) {
 	}
 	in, ok := tup[1].(etf.Tuple)
 	if !ok || len(in) != 3 || in[0] != atomRouteRequest {
-		return RouteRequest{}, fmt.Errorf("registry: %s is not {route_request, Req, ReplyTo}: %w", short(tup[1]), ErrMalformed)
+		return RouteRequest{}, fmt.Errorf("registry: %s is not {route_request, Req, ReplyTo}: %w", etf.Abbrev(tup[1]), ErrMalformed)
 	}
 	rt, ok := in[2].(etf.Tuple)
 	if !ok || len(rt) != 2 {
-		return RouteRequest{}, fmt.Errorf("registry: reply-to %s is not {Pid, Ref}: %w", short(in[2]), ErrMalformed)
+		return RouteRequest{}, fmt.Errorf("registry: reply-to %s is not {Pid, Ref}: %w", etf.Abbrev(in[2]), ErrMalformed)
 	}
 	caller, ok := rt[0].(etf.Pid)
 	if !ok {
-		return RouteRequest{}, fmt.Errorf("registry: reply-to %s is not a pid: %w", short(rt[0]), ErrMalformed)
+		return RouteRequest{}, fmt.Errorf("registry: reply-to %s is not a pid: %w", etf.Abbrev(rt[0]), ErrMalformed)
 	}
 	q, ok := in[1].(etf.Tuple)
 	if !ok || len(q) != 5 || q[0] != atomRouteReq {
-		return RouteRequest{}, fmt.Errorf("registry: %s is not a route_req: %w", short(in[1]), ErrMalformed)
+		return RouteRequest{}, fmt.Errorf("registry: %s is not a route_req: %w", etf.Abbrev(in[1]), ErrMalformed)
 	}
 	name, ok := ParseName(q[1])
 	if !ok {
-		return RouteRequest{}, fmt.Errorf("registry: route_req service %s is not an atom or binary: %w", short(q[1]), ErrMalformed)
+		return RouteRequest{}, fmt.Errorf("registry: route_req service %s is not an atom or binary: %w", etf.Abbrev(q[1]), ErrMalformed)
 	}
 	ttl, ok := q[2].(int64)
 	if !ok {
-		return RouteRequest{}, fmt.Errorf("registry: route_req ttl %s is not an integer: %w", short(q[2]), ErrMalformed)
+		return RouteRequest{}, fmt.Errorf("registry: route_req ttl %s is not an integer: %w", etf.Abbrev(q[2]), ErrMalformed)
 	}
 	origin, ok := q[3].(etf.Atom)
 	if !ok {
-		return RouteRequest{}, fmt.Errorf("registry: route_req origin %s is not an atom: %w", short(q[3]), ErrMalformed)
+		return RouteRequest{}, fmt.Errorf("registry: route_req origin %s is not an atom: %w", etf.Abbrev(q[3]), ErrMalformed)
 	}
 	visited, err := atomList(q[4])
 	if err != nil {
@@ -148,7 +148,7 @@ func atomList(t etf.Term) ([]etf.Atom, error) {
 		elems = v
 	case nil:
 	default:
-		return nil, fmt.Errorf("registry: visited %s is not a proper list: %w", short(t), ErrMalformed)
+		return nil, fmt.Errorf("registry: visited %s is not a proper list: %w", etf.Abbrev(t), ErrMalformed)
 	}
 	if len(elems) > MaxVisited {
 		return nil, fmt.Errorf("registry: visited list of %d nodes exceeds %d: %w", len(elems), MaxVisited, ErrMalformed)
@@ -157,7 +157,7 @@ func atomList(t etf.Term) ([]etf.Atom, error) {
 	for i, e := range elems {
 		a, ok := e.(etf.Atom)
 		if !ok {
-			return nil, fmt.Errorf("registry: visited element %s is not an atom: %w", short(e), ErrMalformed)
+			return nil, fmt.Errorf("registry: visited element %s is not an atom: %w", etf.Abbrev(e), ErrMalformed)
 		}
 		out[i] = a
 	}
@@ -168,7 +168,7 @@ func atomList(t etf.Term) ([]etf.Atom, error) {
 func DecodeRouteReply(t etf.Term) (RouteReply, error) {
 	tup, ok := t.(etf.Tuple)
 	if !ok || len(tup) != 2 {
-		return RouteReply{}, fmt.Errorf("registry: route reply %s is not {Ref, Result}: %w", short(t), ErrMalformed)
+		return RouteReply{}, fmt.Errorf("registry: route reply %s is not {Ref, Result}: %w", etf.Abbrev(t), ErrMalformed)
 	}
 	res, ok := tup[1].(etf.Tuple)
 	switch {
@@ -176,15 +176,15 @@ func DecodeRouteReply(t etf.Term) (RouteReply, error) {
 		node, ok1 := res[1].(etf.Atom)
 		pid, ok2 := res[2].(etf.Pid)
 		if !ok1 || !ok2 {
-			return RouteReply{}, fmt.Errorf("registry: found result %s has the wrong types: %w", short(res), ErrMalformed)
+			return RouteReply{}, fmt.Errorf("registry: found result %s has the wrong types: %w", etf.Abbrev(res), ErrMalformed)
 		}
 		return RouteReply{Ref: tup[0], Result: RouteResult{Found: true, Node: node, Pid: pid}}, nil
 	case ok && len(res) == 2 && res[0] == etf.AtomError:
 		reason, ok := res[1].(etf.Atom)
 		if !ok {
-			return RouteReply{}, fmt.Errorf("registry: error result %s has no atom reason: %w", short(res), ErrMalformed)
+			return RouteReply{}, fmt.Errorf("registry: error result %s has no atom reason: %w", etf.Abbrev(res), ErrMalformed)
 		}
 		return RouteReply{Ref: tup[0], Result: RouteResult{Error: reason}}, nil
 	}
-	return RouteReply{}, fmt.Errorf("registry: route result %s is neither found nor error: %w", short(tup[1]), ErrMalformed)
+	return RouteReply{}, fmt.Errorf("registry: route result %s is neither found nor error: %w", etf.Abbrev(tup[1]), ErrMalformed)
 }

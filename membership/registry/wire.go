@@ -97,11 +97,11 @@ func EncodeItems(items []Item) etf.Map {
 func DecodeDelta(payload etf.Term) (Delta, []Rejection, error) {
 	tup, ok := payload.(etf.Tuple)
 	if !ok || len(tup) != 3 || tup[0] != atomDelta {
-		return Delta{}, nil, fmt.Errorf("registry: payload %s is not {delta, Origin, Map}: %w", short(payload), ErrMalformed)
+		return Delta{}, nil, fmt.Errorf("registry: payload %s is not {delta, Origin, Map}: %w", etf.Abbrev(payload), ErrMalformed)
 	}
 	origin, ok := tup[1].(etf.Atom)
 	if !ok {
-		return Delta{}, nil, fmt.Errorf("registry: delta origin %s is not an atom: %w", short(tup[1]), ErrMalformed)
+		return Delta{}, nil, fmt.Errorf("registry: delta origin %s is not an atom: %w", etf.Abbrev(tup[1]), ErrMalformed)
 	}
 	items, rej, err := DecodeItems(tup[2])
 	if err != nil {
@@ -138,12 +138,12 @@ func DecodeItems(t etf.Term) ([]Item, []Rejection, error) {
 func typedItem(r RawItem) (Item, error) {
 	kt, ok := r.Key.(etf.Tuple)
 	if !ok || len(kt) != 2 {
-		return Item{}, fmt.Errorf("registry: key %s is not {Name, Node}: %w", short(r.Key), ErrMalformed)
+		return Item{}, fmt.Errorf("registry: key %s is not {Name, Node}: %w", etf.Abbrev(r.Key), ErrMalformed)
 	}
 	name, ok1 := ParseName(kt[0])
 	node, ok2 := kt[1].(etf.Atom)
 	if !ok1 || !ok2 {
-		return Item{}, fmt.Errorf("registry: key %s is not {atom()|binary(), atom()}: %w", short(r.Key), ErrMalformed)
+		return Item{}, fmt.Errorf("registry: key %s is not {atom()|binary(), atom()}: %w", etf.Abbrev(r.Key), ErrMalformed)
 	}
 	key := Key{Name: name, Node: node}
 	if r.Entry.Tombstone {
@@ -154,7 +154,7 @@ func typedItem(r RawItem) (Item, error) {
 		return Item{}, err
 	}
 	if svc.Key() != key {
-		return Item{}, fmt.Errorf("registry: key %s does not match its entry %s: %w", short(r.Key), short(r.Entry.Value), ErrMalformed)
+		return Item{}, fmt.Errorf("registry: key %s does not match its entry %s: %w", etf.Abbrev(r.Key), etf.Abbrev(r.Entry.Value), ErrMalformed)
 	}
 	return Item{Key: key, Entry: Entry{Service: svc, Dots: r.Entry.Dots}}, nil
 }
@@ -164,14 +164,14 @@ func typedItem(r RawItem) (Item, error) {
 func ParseServiceEntry(t etf.Term) (ServiceEntry, error) {
 	tup, ok := t.(etf.Tuple)
 	if !ok || len(tup) != 5 || tup[0] != atomServiceEntry {
-		return ServiceEntry{}, fmt.Errorf("registry: %s is not a service_entry: %w", short(t), ErrMalformed)
+		return ServiceEntry{}, fmt.Errorf("registry: %s is not a service_entry: %w", etf.Abbrev(t), ErrMalformed)
 	}
 	name, ok := ParseName(tup[1])
 	pid, ok2 := tup[2].(etf.Pid)
 	node, ok3 := tup[3].(etf.Atom)
 	meta, ok4 := tup[4].(etf.Map)
 	if !ok || !ok2 || !ok3 || !ok4 {
-		return ServiceEntry{}, fmt.Errorf("registry: service_entry fields of %s have the wrong types: %w", short(t), ErrMalformed)
+		return ServiceEntry{}, fmt.Errorf("registry: service_entry fields of %s have the wrong types: %w", etf.Abbrev(t), ErrMalformed)
 	}
 	return ServiceEntry{Name: name, Pid: pid, Node: node, Meta: meta}, nil
 }
@@ -225,11 +225,11 @@ func (d RawDelta) Term() etf.Tuple {
 func DecodeRawDelta(payload etf.Term, leaf func(etf.Term) error) (RawDelta, []Rejection, error) {
 	tup, ok := payload.(etf.Tuple)
 	if !ok || len(tup) != 3 || tup[0] != atomDelta {
-		return RawDelta{}, nil, fmt.Errorf("registry: payload %s is not {delta, Origin, Map}: %w", short(payload), ErrMalformed)
+		return RawDelta{}, nil, fmt.Errorf("registry: payload %s is not {delta, Origin, Map}: %w", etf.Abbrev(payload), ErrMalformed)
 	}
 	origin, ok := tup[1].(etf.Atom)
 	if !ok {
-		return RawDelta{}, nil, fmt.Errorf("registry: delta origin %s is not an atom: %w", short(tup[1]), ErrMalformed)
+		return RawDelta{}, nil, fmt.Errorf("registry: delta origin %s is not an atom: %w", etf.Abbrev(tup[1]), ErrMalformed)
 	}
 	items, rej, err := decodeRawMap(tup[2], leaf)
 	if err != nil {
@@ -241,7 +241,7 @@ func DecodeRawDelta(payload etf.Term, leaf func(etf.Term) error) (RawDelta, []Re
 func decodeRawMap(t etf.Term, leaf func(etf.Term) error) ([]RawItem, []Rejection, error) {
 	m, ok := t.(etf.Map)
 	if !ok {
-		return nil, nil, fmt.Errorf("registry: OR-map %s is not a map: %w", short(t), ErrMalformed)
+		return nil, nil, fmt.Errorf("registry: OR-map %s is not a map: %w", etf.Abbrev(t), ErrMalformed)
 	}
 	if len(m) > MaxItems {
 		return nil, nil, fmt.Errorf("registry: OR-map of %d entries exceeds %d: %w", len(m), MaxItems, ErrMalformed)
@@ -262,7 +262,7 @@ func decodeRawMap(t etf.Term, leaf func(etf.Term) error) ([]RawItem, []Rejection
 func parseRawEntry(t etf.Term, leaf func(etf.Term) error) (RawEntry, error) {
 	tup, ok := t.(etf.Tuple)
 	if !ok || len(tup) == 0 {
-		return RawEntry{}, fmt.Errorf("registry: entry %s is not a tuple: %w", short(t), ErrMalformed)
+		return RawEntry{}, fmt.Errorf("registry: entry %s is not a tuple: %w", etf.Abbrev(t), ErrMalformed)
 	}
 	switch {
 	case len(tup) == 2 && tup[0] == atomTombstone:
@@ -274,7 +274,7 @@ func parseRawEntry(t etf.Term, leaf func(etf.Term) error) (RawEntry, error) {
 	case len(tup) == 3 && tup[0] == atomValue:
 		dm, ok := tup[2].(etf.Map)
 		if !ok || len(dm) == 0 {
-			return RawEntry{}, fmt.Errorf("registry: dots of %s are not a non-empty map: %w", short(t), ErrMalformed)
+			return RawEntry{}, fmt.Errorf("registry: dots of %s are not a non-empty map: %w", etf.Abbrev(t), ErrMalformed)
 		}
 		if len(dm) > MaxDots {
 			return RawEntry{}, fmt.Errorf("registry: %d dots exceed %d: %w", len(dm), MaxDots, ErrMalformed)
@@ -289,12 +289,12 @@ func parseRawEntry(t etf.Term, leaf func(etf.Term) error) (RawEntry, error) {
 		}
 		if leaf != nil {
 			if err := leaf(tup[1]); err != nil {
-				return RawEntry{}, fmt.Errorf("registry: leaf %s: %w: %w", short(tup[1]), ErrMalformed, err)
+				return RawEntry{}, fmt.Errorf("registry: leaf %s: %w: %w", etf.Abbrev(tup[1]), ErrMalformed, err)
 			}
 		}
 		return RawEntry{Value: tup[1], Dots: dots}, nil
 	}
-	return RawEntry{}, fmt.Errorf("registry: entry %s is neither {value, V, Dots} nor {tombstone, HLC}: %w", short(t), ErrMalformed)
+	return RawEntry{}, fmt.Errorf("registry: entry %s is neither {value, V, Dots} nor {tombstone, HLC}: %w", etf.Abbrev(t), ErrMalformed)
 }
 
 // parseDot decodes {Node, {timestamp, W, L}}. The dot map's values are
@@ -302,11 +302,11 @@ func parseRawEntry(t etf.Term, leaf func(etf.Term) error) (RawEntry, error) {
 func parseDot(t etf.Term) (Dot, error) {
 	tup, ok := t.(etf.Tuple)
 	if !ok || len(tup) != 2 {
-		return Dot{}, fmt.Errorf("registry: dot %s is not {Node, HLC}: %w", short(t), ErrMalformed)
+		return Dot{}, fmt.Errorf("registry: dot %s is not {Node, HLC}: %w", etf.Abbrev(t), ErrMalformed)
 	}
 	node, ok := tup[0].(etf.Atom)
 	if !ok {
-		return Dot{}, fmt.Errorf("registry: dot node %s is not an atom: %w", short(tup[0]), ErrMalformed)
+		return Dot{}, fmt.Errorf("registry: dot node %s is not an atom: %w", etf.Abbrev(tup[0]), ErrMalformed)
 	}
 	ts, err := ParseTimestamp(tup[1])
 	if err != nil {
@@ -358,21 +358,21 @@ func DecodeReplicaEnvelope(t etf.Term) (ReplicaMsg, error) {
 	}
 	in, ok := tup[1].(etf.Tuple)
 	if !ok || len(in) == 0 {
-		return nil, fmt.Errorf("registry: replica message %s is not a tagged tuple: %w", short(tup[1]), ErrMalformed)
+		return nil, fmt.Errorf("registry: replica message %s is not a tagged tuple: %w", etf.Abbrev(tup[1]), ErrMalformed)
 	}
 	switch {
 	case len(in) == 3 && in[0] == atomFullSync:
 		from, ok := in[1].(etf.Atom)
 		if !ok || from == "" {
-			return nil, fmt.Errorf("registry: full_sync sender %s is not a node: %w", short(in[1]), ErrMalformed)
+			return nil, fmt.Errorf("registry: full_sync sender %s is not a node: %w", etf.Abbrev(in[1]), ErrMalformed)
 		}
 		return FullSync{From: from, Snapshot: in[2]}, nil
 	case len(in) == 2 && in[0] == atomRequestSync:
 		from, ok := in[1].(etf.Atom)
 		if !ok || from == "" {
-			return nil, fmt.Errorf("registry: request_sync sender %s is not a node: %w", short(in[1]), ErrMalformed)
+			return nil, fmt.Errorf("registry: request_sync sender %s is not a node: %w", etf.Abbrev(in[1]), ErrMalformed)
 		}
 		return RequestSync{From: from}, nil
 	}
-	return nil, fmt.Errorf("registry: unknown replica message %s: %w", short(in), ErrMalformed)
+	return nil, fmt.Errorf("registry: unknown replica message %s: %w", etf.Abbrev(in), ErrMalformed)
 }
