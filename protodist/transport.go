@@ -113,25 +113,27 @@ func (t *Transport) quicConfig() *quic.Config {
 		HandshakeIdleTimeout:  t.opts.AuthTimeout,
 		MaxIncomingStreams:    100,
 		MaxIncomingUniStreams: 100,
-		// erlang_quic's own receive windows (4 MiB per stream, 256 MiB
-		// per connection). quic-go's defaults (512 KiB / 768 KiB) make an
-		// Erlang sender hit flow control, and erlang_quic 1.8.1's dist
-		// controller only retries a blocked send when the VM hands it more
-		// data: the tail of a burst then sits in its queue until the next
-		// message on that connection (seen live: the last ~3k of 100k
-		// messages never arrived).
-		InitialStreamReceiveWindow:     erlangStreamWindow,
-		MaxStreamReceiveWindow:         4 * erlangStreamWindow,
-		InitialConnectionReceiveWindow: erlangConnWindow,
-		MaxConnectionReceiveWindow:     erlangConnWindow,
+		// Receive windows big enough that an Erlang sender does not run
+		// into flow control: erlang_quic 1.8.1's dist controller queues a
+		// send refused for flow control and retries it only when the VM
+		// hands it more data for this connection, so the tail of a burst
+		// (seen live: the last 177 fragments of a 16 MiB message) waits
+		// for the next message, possibly forever. quic-go's defaults
+		// (512 KiB per stream, auto-tuned to 6 MiB) trip it; a window only
+		// bounds what a peer may send ahead of our reading, and we read
+		// every stream continuously.
+		InitialStreamReceiveWindow:     streamWindow,
+		MaxStreamReceiveWindow:         streamWindow,
+		InitialConnectionReceiveWindow: connWindow,
+		MaxConnectionReceiveWindow:     connWindow,
 	}
 }
 
-// Receive windows erlang_quic advertises (initial_max_stream_data_* and
-// initial_max_data, transport.md §1.4).
+// Receive windows: 64 MiB per stream, and erlang_quic's own 256 MiB
+// initial_max_data per connection (transport.md §1.4).
 const (
-	erlangStreamWindow = 4 << 20
-	erlangConnWindow   = 256 << 20
+	streamWindow = 64 << 20
+	connWindow   = 256 << 20
 )
 
 func (t *Transport) tlsConfig() *tls.Config {
