@@ -25,7 +25,15 @@ type heartbeatTick struct{}
 // judged, so peers that never send heartbeats are unaffected.
 type liveness struct {
 	lastBeat map[etf.Atom]time.Time
+	beats    int
 }
+
+// refreshEvery is how many heartbeats pass between re-broadcasts of this
+// node's own services. barrel_p2p sends a service once, as a delta, and
+// later only to new neighbours (full_sync), so a node that missed the
+// delta (a view change under way) never learns it; re-sending the same
+// entries is an idempotent merge everywhere and repairs that.
+const refreshEvery = 5
 
 func (m *Membership) livenessStart() {
 	m.live.lastBeat = map[etf.Atom]time.Time{}
@@ -47,6 +55,13 @@ func (m *Membership) heartbeat(now time.Time) {
 	}}}
 	_, acts := m.bc.pt.Broadcast(now, membersTag, payload)
 	m.applyPT(acts)
+	m.live.beats++
+	if m.live.beats%refreshEvery == 0 {
+		if items := m.bc.reg.LocalItems(); len(items) > 0 {
+			_, acts := m.bc.pt.Broadcast(now, registry.RegistryReplica, registry.Delta{Origin: self, Items: items}.Term())
+			m.applyPT(acts)
+		}
+	}
 	for node, last := range m.live.lastBeat {
 		if now.Sub(last) < m.cfg.HeartbeatTimeout {
 			continue

@@ -348,7 +348,7 @@ func (m *Membership) apply(actions []hyparview.Action) {
 			case hyparview.EventPeerDown:
 				ev.Type = PeerDown
 				m.log.Info("peer_down", "peer", string(a.Node), "reason", string(a.Reason))
-				m.peerDown(a.Node)
+				m.peerDown(a.Node, a.Reason)
 			case hyparview.EventLeft:
 				ev.Type = Left
 			}

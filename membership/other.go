@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/barrelgo/barrelgo/etf"
+	"github.com/barrelgo/barrelgo/membership/hyparview"
 	"github.com/barrelgo/barrelgo/membership/plumtree"
 	"github.com/barrelgo/barrelgo/membership/registry"
 	"github.com/barrelgo/barrelgo/node"
@@ -82,9 +83,17 @@ func (m *Membership) peerUp(node etf.Atom) {
 	m.applyReg(m.bc.reg.PeerUp(now, node))
 }
 
-func (m *Membership) peerDown(node etf.Atom) {
+func (m *Membership) peerDown(node etf.Atom, reason hyparview.Reason) {
 	now := time.Now()
 	m.applyPT(m.bc.pt.NeighborDown(now, node))
+	if reason == hyparview.ReasonDropped {
+		// barrel_p2p forgets a peer's services on every peer_down, even
+		// when the peer was only evicted from a full active view and is
+		// alive (membership.md §4.5): its services then stay invisible
+		// until the two are neighbours again. barrelgo keeps them; member
+		// heartbeats expire them if the node really dies.
+		return
+	}
 	m.applyReg(m.bc.reg.PeerDown(now, node))
 }
 

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/barrelgo/barrelgo/etf"
@@ -123,4 +125,79 @@ func atomList(l []etf.Atom) etf.List {
 		out = append(out, a)
 	}
 	return out
+}
+
+// registerTestAPI registers the seams interop's process-level cluster
+// tests drive a node through ($BARRELGO_TEST_API=1 only: they let any
+// cookie holder cut the node off its overlay):
+//
+//	barrelgo:block(Nodes) / barrelgo:unblock()  membership.Block/Unblock
+//	barrelgo:broadcast(Tag, Payload)            a Plumtree broadcast
+//	barrelgo:received(Tag)                      payloads of Tag delivered
+//	                                            since the first call with Tag
+//	barrelgo:register_service(Name)             a service backed by a new
+//	                                            local process; returns its pid
+func (r *runtime) registerTestAPI() {
+	n, m := r.n, r.m
+	if m == nil {
+		return
+	}
+	n.RegisterFunc("barrelgo", "block", arity(1, func(_ context.Context, a []etf.Term) (etf.Term, error) {
+		var nodes []etf.Atom
+		for _, t := range list(a[0]) {
+			nd, ok := t.(etf.Atom)
+			if !ok {
+				return nil, badarg
+			}
+			nodes = append(nodes, nd)
+		}
+		m.Block(nodes...)
+		return etf.AtomOK, nil
+	}))
+	n.RegisterFunc("barrelgo", "unblock", arity(0, func(context.Context, []etf.Term) (etf.Term, error) {
+		m.Unblock()
+		return etf.AtomOK, nil
+	}))
+	n.RegisterFunc("barrelgo", "broadcast", arity(2, func(_ context.Context, a []etf.Term) (etf.Term, error) {
+		if err := m.Broadcast(a[0], a[1]); err != nil {
+			return nil, badarg
+		}
+		return etf.AtomOK, nil
+	}))
+	var mu sync.Mutex
+	received := map[string]*etf.List{}
+	n.RegisterFunc("barrelgo", "received", arity(1, func(_ context.Context, a []etf.Term) (etf.Term, error) {
+		key := etf.Format(a[0])
+		mu.Lock()
+		got, ok := received[key]
+		if !ok {
+			got = &etf.List{}
+			received[key] = got
+		}
+		out := slices.Clone(*got)
+		mu.Unlock()
+		if !ok {
+			// Subscribing outside mu: the callback takes it on the
+			// membership goroutine.
+			m.SubscribeBroadcast(a[0], func(_ etf.Atom, payload etf.Term) {
+				mu.Lock()
+				*got = append(*got, payload)
+				mu.Unlock()
+			})
+		}
+		return append(etf.List{}, out...), nil
+	}))
+	n.RegisterFunc("barrelgo", "register_service", arity(1, func(_ context.Context, a []etf.Term) (etf.Term, error) {
+		p, err := n.Spawn(func(p *node.Process) error {
+			<-p.Context().Done()
+			return nil
+		})
+		if err != nil {
+			return nil, badarg
+		}
+		if err := m.RegisterService(a[0], p.Pid(), nil); err != nil {
+			return nil, badarg
+		}
+		return p.Pid(), nil
+	}))
 }

@@ -47,6 +47,10 @@ type fileConfig struct {
 	// set".
 	Membership        hyparview.Config
 	MembershipEnabled *bool
+	// HeartbeatPeriod and HeartbeatTimeout drive member liveness
+	// (membership.Config's; zero means its defaults).
+	HeartbeatPeriod  time.Duration
+	HeartbeatTimeout time.Duration
 
 	// Path is the file loaded, "" when none.
 	Path string
@@ -294,6 +298,20 @@ func buildKeyTable() []configKey {
 		{name: "membership.passive_cleanup_period", kind: kMillis, apply: positive(false, func(h *hyparview.Config) *time.Duration { return &h.PassiveCleanupPeriod })},
 		{name: "membership.churn_window_ms", kind: kMillis, apply: positive(false, func(h *hyparview.Config) *time.Duration { return &h.ChurnWindow })},
 		{name: "membership.pending_timeout_ms", kind: kMillis, apply: positive(false, func(h *hyparview.Config) *time.Duration { return &h.PendingTimeout })},
+		{name: "membership.heartbeat_period_ms", kind: kMillis, apply: func(c *fileConfig, v any) error {
+			if v.(time.Duration) <= 0 {
+				return errors.New("must be positive")
+			}
+			c.HeartbeatPeriod = v.(time.Duration)
+			return nil
+		}},
+		{name: "membership.heartbeat_timeout_ms", kind: kMillis, apply: func(c *fileConfig, v any) error {
+			if v.(time.Duration) <= 0 {
+				return errors.New("must be positive")
+			}
+			c.HeartbeatTimeout = v.(time.Duration)
+			return nil
+		}},
 	}
 }
 
@@ -315,6 +333,9 @@ func envName(key string) string {
 const (
 	envConfig = "BARRELGO_CONFIG" // the file, when -config is not given
 	envDebug  = "BARRELGO_DEBUG"  // debug logs of the demo
+	// envTestAPI = 1 registers the test seams of api.go's registerTestAPI (interop's
+	// process-level cluster tests).
+	envTestAPI = "BARRELGO_TEST_API"
 )
 
 // configFlags are the command-line flags of a command that starts a node
@@ -468,7 +489,7 @@ func loadConfig(path string, flags *configFlags) (*fileConfig, error) {
 	}
 	for _, kv := range os.Environ() {
 		name, val, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, "BARRELGO_") || name == envConfig || name == envDebug {
+		if !strings.HasPrefix(name, "BARRELGO_") || name == envConfig || name == envDebug || name == envTestAPI {
 			continue
 		}
 		key := ""

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -72,6 +73,8 @@ func startRuntime(ctx context.Context, cfg *fileConfig, log *slog.Logger) (rt *r
 			// The dist GC needs the active view, so membership runs it.
 			DistGCSweepPeriod: cfg.QUIC.DistGCSweepPeriod,
 			DistGCMinAge:      cfg.QUIC.DistGCMinAge,
+			HeartbeatPeriod:   cfg.HeartbeatPeriod,
+			HeartbeatTimeout:  cfg.HeartbeatTimeout,
 		}
 		r.m, err = membership.Start(ctx, r.n, mc)
 		if err != nil {
@@ -79,6 +82,9 @@ func startRuntime(ctx context.Context, cfg *fileConfig, log *slog.Logger) (rt *r
 		}
 	}
 	r.registerAPI()
+	if os.Getenv(envTestAPI) == "1" {
+		r.registerTestAPI()
+	}
 	if cfg.MetricsAddr != "" {
 		r.http, err = startMetrics(cfg.MetricsAddr, r.reg, r.health)
 		if err != nil {
