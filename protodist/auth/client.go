@@ -52,21 +52,8 @@ func (ss *session) client(dialed string) (string, error) {
 		return "", e
 	}
 
-	own, e := ss.newChallenge()
+	own, e := ss.exchangeChallenges(id)
 	if e != nil {
-		return "", e
-	}
-	if e := ss.send("challenge", own.Challenge); e != nil {
-		return "", e
-	}
-	ch, e := ss.expectChallenge()
-	if e != nil {
-		return "", e
-	}
-	if e := ss.checkPeerTS(ch); e != nil {
-		return "", e
-	}
-	if e := ss.send("response", Sign(id, ch, ss.s.Binding)); e != nil {
 		return "", e
 	}
 

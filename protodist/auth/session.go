@@ -267,3 +267,27 @@ func (ss *session) verify(h Hello, own ownChallenge, r Response) *Error {
 	}
 	return nil
 }
+
+// exchangeChallenges is the middle of both roles: send our CHALLENGE, take
+// the peer's, check its timestamp and answer it with our signed RESPONSE.
+// The caller then verifies the peer's RESPONSE against own.
+func (ss *session) exchangeChallenges(id KeyPair) (ownChallenge, *Error) {
+	own, e := ss.newChallenge()
+	if e != nil {
+		return own, e
+	}
+	if e := ss.send("challenge", own.Challenge); e != nil {
+		return own, e
+	}
+	ch, e := ss.expectChallenge()
+	if e != nil {
+		return own, e
+	}
+	if e := ss.checkPeerTS(ch); e != nil {
+		return own, e
+	}
+	if e := ss.send("response", Sign(id, ch, ss.s.Binding)); e != nil {
+		return own, e
+	}
+	return own, nil
+}
