@@ -144,24 +144,30 @@ type MarshalError struct {
 }
 
 func (e *MarshalError) Error() string {
+	return conversionError("etf: cannot marshal Go value of type ", e.Type, e.Path, e.Reason, e.Err)
+}
+
+// conversionError formats Marshal's and Unmarshal's errors:
+// "<head><type>[ at <path>][: <reason>][: <err>]".
+func conversionError(head string, t reflect.Type, path, reason string, err error) string {
 	var b strings.Builder
-	b.WriteString("etf: cannot marshal Go value of type ")
-	if e.Type != nil {
-		b.WriteString(e.Type.String())
+	b.WriteString(head)
+	if t != nil {
+		b.WriteString(t.String())
 	} else {
 		b.WriteString("nil")
 	}
-	if e.Path != "" {
+	if path != "" {
 		b.WriteString(" at ")
-		b.WriteString(e.Path)
+		b.WriteString(path)
 	}
-	if e.Reason != "" {
+	if reason != "" {
 		b.WriteString(": ")
-		b.WriteString(e.Reason)
+		b.WriteString(reason)
 	}
-	if e.Err != nil {
+	if err != nil {
 		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		b.WriteString(err.Error())
 	}
 	return b.String()
 }

@@ -36,28 +36,7 @@ type UnmarshalError struct {
 }
 
 func (e *UnmarshalError) Error() string {
-	var b strings.Builder
-	b.WriteString("etf: cannot unmarshal ")
-	b.WriteString(describeTerm(e.Term))
-	b.WriteString(" into Go value of type ")
-	if e.Type != nil {
-		b.WriteString(e.Type.String())
-	} else {
-		b.WriteString("nil")
-	}
-	if e.Path != "" {
-		b.WriteString(" at ")
-		b.WriteString(e.Path)
-	}
-	if e.Reason != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Reason)
-	}
-	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
-	}
-	return b.String()
+	return conversionError("etf: cannot unmarshal "+describeTerm(e.Term)+" into Go value of type ", e.Type, e.Path, e.Reason, e.Err)
 }
 
 func (e *UnmarshalError) Unwrap() error { return e.Err }
