@@ -88,24 +88,6 @@ func benchTCPNode(b *testing.B, epmdPort int, log *slog.Logger, alive string) *n
 	return n
 }
 
-// benchOutput is an erl VM's output, shown when its start fails.
-type benchOutput struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (o *benchOutput) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.Write(p)
-}
-
-func (o *benchOutput) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.String()
-}
-
 // benchErl starts a stock erl node running dist_bench and waits until its
 // names exist and it is registered with EPMD. ERL_FLAGS from the
 // environment reaches it, so scheduler options can be tried without code
@@ -116,7 +98,7 @@ func benchErl(b *testing.B, epmdPort int, ebin string) etf.Atom {
 	cmd := exec.Command("erl", "-name", alive+"@127.0.0.1", "-setcookie", testCookie, "-noshell", "-noinput",
 		"-pa", ebin, "-s", "dist_bench", "start")
 	cmd.Env = append(os.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(epmdPort), "ERL_CRASH_DUMP_SECONDS=0")
-	out := &benchOutput{}
+	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
