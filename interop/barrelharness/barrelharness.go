@@ -26,47 +26,34 @@ import (
 	"time"
 
 	"github.com/barrelgo/barrelgo/etf"
+	"github.com/barrelgo/barrelgo/internal/barrelenv"
 	"github.com/barrelgo/barrelgo/interop/erlharness"
 )
 
-// Environment variables the harness reads.
+// Environment variables the harness reads (see internal/barrelenv).
 const (
-	// EnvErl is an erl of OTP 27 or later (a wrapper is fine if it execs
-	// the VM: Kill sends SIGKILL to the process it started).
-	EnvErl = "BARREL_P2P_ERL"
-	// EnvLibs is the ERL_LIBS that holds barrel_p2p, quic, hlc and
-	// instrument.
-	EnvLibs = "BARREL_P2P_ERL_LIBS"
+	EnvErl  = barrelenv.EnvErl
+	EnvLibs = barrelenv.EnvLibs
 )
 
 // SkipMessage is the one line tests skip with when the environment is not
 // set.
-const SkipMessage = "barrel_p2p interop skipped: set BARREL_P2P_ERL (an OTP>=27 erl) and BARREL_P2P_ERL_LIBS (ERL_LIBS with barrel_p2p, quic, hlc, instrument); see interop/README.md"
+const SkipMessage = barrelenv.SkipMessage
 
 // ProbeModule is the Erlang module (rebar_test_app/src) every node loads.
 const ProbeModule = "barrel_probe"
 
 // Env is where the barrel_p2p Erlang lives.
-type Env struct {
-	Erl  string
-	Libs string
-}
+type Env = barrelenv.Env
 
 // FromEnv reads BARREL_P2P_ERL and BARREL_P2P_ERL_LIBS; ok is false unless
 // both are set.
-func FromEnv() (Env, bool) {
-	e := Env{Erl: os.Getenv(EnvErl), Libs: os.Getenv(EnvLibs)}
-	return e, e.Erl != "" && e.Libs != ""
-}
+func FromEnv() (Env, bool) { return barrelenv.FromEnv() }
 
 // Require returns the environment or skips the test with SkipMessage.
 func Require(t testing.TB) Env {
 	t.Helper()
-	e, ok := FromEnv()
-	if !ok {
-		t.Skip(SkipMessage)
-	}
-	return e
+	return barrelenv.Require(t)
 }
 
 // Options describe one barrel_p2p node.

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,27 +17,35 @@ import (
 	"testing"
 	"time"
 
+	"github.com/barrelgo/barrelgo/internal/barrelenv"
 	"github.com/barrelgo/barrelgo/protodist/certs"
 )
 
-// The real barrel_p2p 0.1.0 beams and an OTP 27 erl that runs them
-// (/opt/barrel: a Debian trixie root, see /opt/barrel/build.sh). The
+// The real barrel_p2p 0.1.0 beams and an OTP 27 erl that runs them, named
+// by BARREL_P2P_ERL and BARREL_P2P_ERL_LIBS (interop/README.md). The
 // harness runs barrel_p2p_dist_auth_stream itself; only erlang_quic's
 // `quic' module is replaced by a bridge that carries the two auth uni
 // streams over loopback TCP (testdata/erl).
-const (
-	barrelErl  = "/opt/barrel/erl"
-	barrelLibs = "/opt/barrel/libs"
-)
-
-func needBarrel(t *testing.T) {
+func needBarrel(t *testing.T) barrelenv.Env {
 	t.Helper()
-	if _, err := os.Stat(barrelErl); err != nil {
-		t.Skip("barrel_p2p OTP 27 runtime not found at " + barrelErl)
+	return barrelenv.Require(t)
+}
+
+// copyErlSources copies testdata/erl into a temp dir: the VM may run in a
+// root that sees only the OS temp dir, not this package's directory.
+func copyErlSources(t *testing.T) string {
+	t.Helper()
+	dst := t.TempDir()
+	for _, f := range []string{"quic.erl", "auth_harness.erl"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "erl", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := os.Stat(filepath.Join(barrelLibs, "barrel_p2p-0.1.0", "ebin", "barrel_p2p_dist_auth_stream.beam")); err != nil {
-		t.Skip("barrel_p2p beams not found under " + barrelLibs)
-	}
+	return dst
 }
 
 // erlPeer configures the Erlang side of one exchange.
@@ -134,8 +141,9 @@ func interop(t *testing.T, gn *testNode, goBinding [32]byte, dialed string, ep e
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	env := needBarrel(t)
 	out := t.TempDir()
-	src, _ := filepath.Abs(filepath.Join("testdata", "erl"))
+	src := copyErlSources(t)
 	role := "server"
 	if ep.role == Client {
 		role = "client"
@@ -160,9 +168,8 @@ func interop(t *testing.T, gn *testNode, goBinding [32]byte, dialed string, ep e
 		q(ep.keyDir), q(ep.mode), q(strings.Join(ep.cookieOnly, ",")), q(target), q(certFile), q(peerCert), q("10000")}, ",") + `]).`
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, barrelErl, "-noshell", "-name", erlNode, "-dist_listen", "false", "-start_epmd", "false",
+	cmd := env.Command(ctx, out, "-noshell", "-name", erlNode, "-dist_listen", "false", "-start_epmd", "false",
 		"-pa", out, "-eval", eval)
-	cmd.Env = append(os.Environ(), "ERL_LIBS="+barrelLibs)
 	var stdout strings.Builder
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stdout
@@ -175,12 +182,33 @@ func interop(t *testing.T, gn *testNode, goBinding [32]byte, dialed string, ep e
 		_ = cmd.Process.Kill()
 	})
 
+	// The VM either dials the bridge or dies; a dead VM fails the test at
+	// once rather than after the accept deadline.
 	_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(60 * time.Second))
-	conn, err := ln.Accept()
-	if err != nil {
-		_ = cmd.Process.Kill()
-		<-exited
-		t.Fatalf("erlang harness did not connect: %v\n%s", err, stdout.String())
+	type accepted struct {
+		c   net.Conn
+		err error
+	}
+	acc := make(chan accepted, 1)
+	go func() {
+		c, err := ln.Accept()
+		acc <- accepted{c, err}
+	}()
+	var conn net.Conn
+	select {
+	case a := <-acc:
+		if a.err != nil {
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Fatalf("erlang harness did not connect: %v\n%s", a.err, stdout.String())
+		}
+		conn = a.c
+	case werr := <-exited:
+		_ = ln.Close()
+		if a := <-acc; a.c != nil {
+			_ = a.c.Close()
+		}
+		t.Fatalf("erl exited before connecting: %v\n%s", werr, stdout.String())
 	}
 	ts := newTCPStreams(conn)
 	goRole := Server

@@ -2,8 +2,6 @@ package auth
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,11 +13,10 @@ import (
 // runBarrel evaluates expr in barrel_p2p's OTP 27 VM and returns stdout.
 func runBarrel(t *testing.T, expr string) string {
 	t.Helper()
-	needBarrel(t)
+	env := needBarrel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, barrelErl, "-noshell", "-eval", expr+", halt().")
-	cmd.Env = append(os.Environ(), "ERL_LIBS="+barrelLibs)
+	cmd := env.Command(ctx, t.TempDir(), "-noshell", "-eval", expr+", halt().")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("erl: %v\n%s", err, out)

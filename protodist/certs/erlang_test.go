@@ -6,27 +6,20 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-)
 
-const (
-	barrelErl  = "/opt/barrel/erl"
-	barrelLibs = "/opt/barrel/libs"
+	"github.com/barrelgo/barrelgo/internal/barrelenv"
 )
 
 func runBarrel(t *testing.T, expr string) string {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(barrelLibs, "barrel_p2p-0.1.0", "ebin", "barrel_p2p_quic_cert.beam")); err != nil {
-		t.Skip("barrel_p2p OTP 27 runtime not found under /opt/barrel")
-	}
+	env := barrelenv.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, barrelErl, "-noshell", "-eval", expr+", halt().")
-	cmd.Env = append(os.Environ(), "ERL_LIBS="+barrelLibs)
+	cmd := env.Command(ctx, t.TempDir(), "-noshell", "-eval", expr+", halt().")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("erl: %v\n%s", err, out)
