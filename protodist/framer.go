@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -94,6 +95,12 @@ func (f *ctlFramer) ReadMessage(ctx context.Context) ([]byte, error) {
 func (f *ctlFramer) readErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	// The stream deadline is ctx's deadline and can fire a moment before
+	// ctx notices: it is the same timeout, so the handshake must see it as
+	// one (doctor tells a silent peer from a refused cookie by it).
+	if _, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) {
+		return context.DeadlineExceeded
 	}
 	var appErr *quic.ApplicationError
 	if errors.Is(err, io.EOF) || errors.As(err, &appErr) {
