@@ -12,6 +12,26 @@ import (
 	"github.com/barrelgo/barrelgo/protodist/auth"
 )
 
+// wantRejected checks a Go client's error after a barrel_p2p server
+// refused it with FAIL reason. barrel_p2p closes the connection right after
+// writing the FAIL and erlang_quic may get the CONNECTION_CLOSE out first
+// (auth.md §8.2 and §19 item 10; seen here about one run in five), and quic-go
+// discards stream data once the connection is closed: so a closed
+// connection while waiting for the server's answer is the other correct
+// outcome. The server's own result, which the caller checks next, proves
+// the reason either way.
+func wantRejected(t *testing.T, err error, reason, what string) {
+	t.Helper()
+	var ae *auth.Error
+	switch {
+	case errors.As(err, &ae) && errors.Is(err, auth.ErrAuthRejected) && ae.FailReason == reason:
+	case errors.Is(err, auth.ErrConnectionClosed):
+		t.Logf("%s: the FAIL %s did not arrive before the close (allowed): %v", what, reason, err)
+	default:
+		t.Fatalf("%s: %v, want FAIL %s (or the connection closed before it arrived)", what, err, reason)
+	}
+}
+
 // TestBarrelStrictUntrusted: a node in strict mode refuses a peer it has
 // no pin for with FAIL untrusted_key, whichever side is strict, and lets
 // it in once pinned.
@@ -23,10 +43,7 @@ func TestBarrelStrictUntrusted(t *testing.T) {
 		g := c.startGo("gst_")
 		ctx := c.ctx(60 * time.Second)
 		err := g.Connect(ctx, e.Name())
-		var ae *auth.Error
-		if !errors.As(err, &ae) || !errors.Is(err, auth.ErrAuthRejected) || ae.FailReason != "untrusted_key" {
-			t.Fatalf("Go dialing a strict barrel_p2p node without a pin: %v, want FAIL untrusted_key", err)
-		}
+		wantRejected(t, err, "untrusted_key", "Go dialing a strict barrel_p2p node without a pin")
 		wantAuth(t, ctx, e, etf.Tuple{etf.Atom("server"), etf.Tuple{etf.AtomError, etf.Atom("untrusted_key")}})
 		// Pinned by the operator: accepted.
 		kp, err := auth.LoadKeyPair(g.cfg.AuthKeyDir)
@@ -82,10 +99,7 @@ func TestBarrelKeyMismatch(t *testing.T) {
 		probe(t, ctx, e, "clear_auth_results")
 
 		err := g.Connect(ctx, e.Name())
-		var ae *auth.Error
-		if !errors.As(err, &ae) || !errors.Is(err, auth.ErrAuthRejected) || ae.FailReason != "key_mismatch" {
-			t.Fatalf("Go with a new key dialing barrel_p2p: %v, want FAIL key_mismatch", err)
-		}
+		wantRejected(t, err, "key_mismatch", "Go with a new key dialing barrel_p2p")
 		wantAuth(t, ctx, e, etf.Tuple{etf.Atom("server"), etf.Tuple{etf.AtomError, etf.Atom("key_mismatch")}})
 
 		probe(t, ctx, e, "clear_auth_results")
