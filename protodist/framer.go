@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -19,18 +20,31 @@ type ctlFramer struct {
 	stream   *quic.Stream
 	r        *bufio.Reader
 	acceptor bool
+	// wrote is set by a write and cleared by a read; sentBefore is the
+	// packet count before that write.
+	wrote      bool
+	sentBefore uint64
 }
 
 func newCtlFramer(conn *quic.Conn, s *quic.Stream, acceptor bool) *ctlFramer {
 	return &ctlFramer{conn: conn, stream: s, r: bufio.NewReaderSize(s, 2048), acceptor: acceptor}
 }
 
-// WriteMessage writes one handshake message and waits until it has left in
-// a packet of its own: quic-go merges back-to-back writes into one STREAM
-// frame, and Erlang's dist_util matches messages by chunk (the acceptor's
-// status and challenge would arrive as one chunk and fail the handshake).
+// WriteMessage writes one handshake message so that it leaves in a packet
+// of its own: quic-go merges back-to-back writes into one STREAM frame,
+// and Erlang's dist_util matches messages by chunk (the acceptor's status
+// and challenge would arrive as one chunk and fail the handshake). Only a
+// write that follows a write can merge, so only then does it wait for the
+// previous message to have left; a write after a read (the peer answered
+// us) goes at once.
 func (f *ctlFramer) WriteMessage(ctx context.Context, msg []byte) error {
-	before := f.conn.ConnectionStats().PacketsSent
+	if f.wrote {
+		if err := f.waitSent(ctx); err != nil {
+			return err
+		}
+	}
+	f.sentBefore = f.conn.ConnectionStats().PacketsSent
+	f.wrote = true
 	if d, ok := ctx.Deadline(); ok {
 		_ = f.stream.SetWriteDeadline(d)
 		defer f.stream.SetWriteDeadline(time.Time{})
@@ -38,13 +52,23 @@ func (f *ctlFramer) WriteMessage(ctx context.Context, msg []byte) error {
 	if _, err := f.stream.Write(msg); err != nil {
 		return fmt.Errorf("protodist: write handshake message: %w", err)
 	}
-	// Poll the packet counter: usually one or two iterations.
+	return nil
+}
+
+// waitSent waits until a packet has left since the last write (usually a
+// few scheduler turns), at most 250 ms: past that the send loop is stuck
+// on something a merged message would not make worse.
+func (f *ctlFramer) waitSent(ctx context.Context) error {
 	deadline := time.Now().Add(250 * time.Millisecond)
-	for f.conn.ConnectionStats().PacketsSent == before && time.Now().Before(deadline) {
+	for i := 0; f.conn.ConnectionStats().PacketsSent == f.sentBefore && time.Now().Before(deadline); i++ {
+		if i < 64 {
+			runtime.Gosched()
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(200 * time.Microsecond):
+		case <-time.After(50 * time.Microsecond):
 		}
 	}
 	return nil
@@ -59,6 +83,7 @@ func (f *ctlFramer) ReadMessage(ctx context.Context) ([]byte, error) {
 	}
 	stop := context.AfterFunc(ctx, func() { _ = f.stream.SetReadDeadline(time.Now()) })
 	defer stop()
+	f.wrote = false
 	for {
 		tag, err := f.r.ReadByte()
 		if err != nil {

@@ -442,6 +442,16 @@ func (l *link) Established(res *handshake.Result, limits dist.Limits) (dist.Carr
 		// to the node that handshakes.
 		return nil, fmt.Errorf("protodist: peer authenticated as %s but handshakes as %s", l.authPeer, res.PeerName)
 	}
+	// The acceptor's last handshake message (the ack) must not share a
+	// STREAM frame with a tick that follows.
+	if l.framer.wrote {
+		ctx, cancel := context.WithTimeout(l.t.ctx, time.Second)
+		err := l.framer.waitSent(ctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("protodist: handshake: %w", err)
+		}
+	}
 	own := l.own[:]
 	if l.acceptor {
 		// The server's data streams 1..61 are opened after the handshake.
