@@ -32,6 +32,15 @@ type Carrier interface {
 	Close() error
 }
 
+// RecyclingCarrier is a Carrier that can hand the buffer a message was
+// encoded into back to the encode pool once it has written the frames
+// (see FrameWriter.WriteFramesRecycle). Carriers built on FrameWriter
+// implement it by passing the buffer along.
+type RecyclingCarrier interface {
+	Carrier
+	WriteFramesRecycle(lane uint64, frames [][]byte, backing []byte) error
+}
+
 // Handler receives the messages of a connection, in order, from its reader
 // goroutine. It must not block for long: the connection reads nothing
 // meanwhile.
@@ -227,14 +236,29 @@ func (c *Conn) Send(ctx context.Context, ctl *Control, msg etf.Term) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	var buf [4][]byte
+	var fbuf [4][]byte
+	rc, recycling := c.carrier.(RecyclingCarrier)
+	var buf []byte
+	if recycling {
+		buf = getBuf(64 + sizeHint(msg))
+	} else {
+		buf = make([]byte, 0, 64)
+	}
 	c.encMu.Lock()
-	frames, err := c.enc.Encode(buf[:0], ctl, msg)
+	frames, buf, err := c.enc.EncodeInto(buf, fbuf[:0], ctl, msg)
 	c.encMu.Unlock()
 	if err != nil {
+		if recycling {
+			putBuf(buf)
+		}
 		return err
 	}
-	if err := c.carrier.WriteFrames(laneOf(ctl), frames); err != nil {
+	if recycling {
+		err = rc.WriteFramesRecycle(laneOf(ctl), frames, buf)
+	} else {
+		err = c.carrier.WriteFrames(laneOf(ctl), frames)
+	}
+	if err != nil {
 		err = fmt.Errorf("dist: write to %s: %w", c.cfg.Peer, err)
 		c.fail(err)
 		return err

@@ -70,31 +70,37 @@ type Encoder struct {
 // slice (without the carrier's length prefix). msg is ignored unless the
 // op carries a message.
 func (e *Encoder) Encode(out [][]byte, c *Control, msg etf.Term) ([][]byte, error) {
+	out, _, err := e.EncodeInto(make([]byte, 0, 64), out, c, msg)
+	return out, err
+}
+
+// EncodeInto is Encode writing into buf's memory (from its start, growing
+// it as needed). It also returns the buffer the frames were cut from,
+// which holds them until the caller lets go of the frames.
+func (e *Encoder) EncodeInto(buf []byte, out [][]byte, c *Control, msg etf.Term) ([][]byte, []byte, error) {
 	ctl, err := c.Tuple()
 	if err != nil {
-		return out, err
+		return out, buf, err
 	}
 	if !e.Fragments {
-		b := make([]byte, 0, 64)
-		b = append(b, passThrough)
+		b := append(buf[:0], passThrough)
 		if b, err = etf.AppendEncode(b, ctl, nil); err != nil {
-			return out, fmt.Errorf("dist: encode %v control: %w", c.Op, err)
+			return out, b, fmt.Errorf("dist: encode %v control: %w", c.Op, err)
 		}
 		if c.Op.HasMessage() {
 			if b, err = etf.AppendEncode(b, msg, nil); err != nil {
-				return out, fmt.Errorf("dist: encode %v message: %w", c.Op, err)
+				return out, b, fmt.Errorf("dist: encode %v message: %w", c.Op, err)
 			}
 		}
-		return append(out, b), nil
+		return append(out, b), b, nil
 	}
-	b := make([]byte, 3, 64)
-	b[0], b[1], b[2] = etf.Version, hdrNormal, 0
+	b := append(buf[:0], etf.Version, hdrNormal, 0)
 	if b, err = etf.AppendTerm(b, ctl, nil); err != nil {
-		return out, fmt.Errorf("dist: encode %v control: %w", c.Op, err)
+		return out, b, fmt.Errorf("dist: encode %v control: %w", c.Op, err)
 	}
 	if c.Op.HasMessage() {
 		if b, err = etf.AppendTerm(b, msg, nil); err != nil {
-			return out, fmt.Errorf("dist: encode %v message: %w", c.Op, err)
+			return out, b, fmt.Errorf("dist: encode %v message: %w", c.Op, err)
 		}
 	}
 	fs := e.FragmentSize
@@ -103,7 +109,7 @@ func (e *Encoder) Encode(out [][]byte, c *Control, msg etf.Term) ([][]byte, erro
 	}
 	payload := len(b) - 3
 	if payload <= fs {
-		return append(out, b), nil
+		return append(out, b), b, nil
 	}
 	// Fragments count down to 1, all with the same sequence id. They are
 	// laid out in b itself: each chunk moves right to make room for its
@@ -138,7 +144,7 @@ func (e *Encoder) Encode(out [][]byte, c *Control, msg etf.Term) ([][]byte, erro
 		}
 		out = append(out, f[:len(f)+l:len(f)+l])
 	}
-	return out, nil
+	return out, b, nil
 }
 
 // ErrProtocol marks a peer that broke the distribution protocol; the

@@ -24,14 +24,18 @@ type FrameWriter struct {
 	maxQueued int
 	onError   func(error)
 
-	mu      sync.Mutex
-	ready   sync.Cond // the writer goroutine waits for frames
-	space   sync.Cond // senders wait while the queue is full
-	bufs    net.Buffers
-	flat    []byte // small frames and all length prefixes are copied here
-	flatAt  int    // flat[:flatAt] is already in bufs
-	queued  int
-	spare   []byte
+	mu     sync.Mutex
+	ready  sync.Cond // the writer goroutine waits for frames
+	space  sync.Cond // senders wait while the queue is full
+	bufs   net.Buffers
+	flat   []byte // small frames and all length prefixes are copied here
+	flatAt int    // flat[:flatAt] is already in bufs
+	queued int
+	spare  []byte
+	// backing holds the recyclable buffers that queued frames point into;
+	// they go back to the pool once their batch is written.
+	backing [][]byte
+	recycle func([]byte)
 	err     error
 	closed  bool
 	started bool
@@ -71,7 +75,7 @@ func NewFrameWriter(w io.Writer, opts FrameWriterOptions) *FrameWriter {
 		opts.MaxQueued = 256 << 10
 	}
 	f := &FrameWriter{w: w, copyLimit: opts.CopyLimit, maxQueued: opts.MaxQueued, onError: opts.OnError,
-		done: make(chan struct{})}
+		recycle: putBuf, done: make(chan struct{})}
 	f.ready.L = &f.mu
 	f.space.L = &f.mu
 	return f
@@ -81,16 +85,37 @@ func NewFrameWriter(w io.Writer, opts FrameWriterOptions) *FrameWriter {
 // and in order. It blocks while the queue is full, and fails once a write
 // has failed or the writer is closed.
 func (f *FrameWriter) WriteFrames(frames [][]byte) error {
+	return f.WriteFramesRecycle(frames, nil)
+}
+
+// WriteFramesRecycle is WriteFrames for frames cut from backing, a buffer
+// of the encode pool (Encoder.EncodeInto): the writer recycles it as soon
+// as nothing it queued points into it any more, at once when every frame
+// was copied. The caller must not touch backing afterwards.
+func (f *FrameWriter) WriteFramesRecycle(frames [][]byte, backing []byte) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
+	held, err := f.queue(frames)
+	if held && backing != nil {
+		f.backing = append(f.backing, backing)
+	}
+	f.mu.Unlock()
+	if !held && backing != nil {
+		f.recycle(backing)
+	}
+	return err
+}
+
+// queue appends the frames under f.mu; held reports whether the queue
+// now points into them.
+func (f *FrameWriter) queue(frames [][]byte) (held bool, _ error) {
 	for f.queued >= f.maxQueued && f.err == nil && !f.closed {
 		f.space.Wait()
 	}
 	if f.err != nil {
-		return f.err
+		return false, f.err
 	}
 	if f.closed {
-		return ErrWriterClosed
+		return false, ErrWriterClosed
 	}
 	if !f.started {
 		f.started = true
@@ -114,18 +139,20 @@ func (f *FrameWriter) WriteFrames(frames [][]byte) error {
 		} else {
 			f.bufs = append(f.bufs, f.flat[f.flatAt:len(f.flat):len(f.flat)], fr)
 			f.flatAt = len(f.flat)
+			held = true
 		}
 		f.queued += 4 + len(fr)
 	}
 	if wasEmpty {
 		f.ready.Signal()
 	}
-	return nil
+	return held, nil
 }
 
 func (f *FrameWriter) run() {
 	defer close(f.done)
 	var batch net.Buffers
+	var backing [][]byte
 	for {
 		f.mu.Lock()
 		for f.queued == 0 && !f.closed {
@@ -140,6 +167,7 @@ func (f *FrameWriter) run() {
 		}
 		flat := f.flat
 		batch, f.bufs = f.bufs, batch[:0]
+		backing, f.backing = f.backing, backing[:0]
 		f.flat, f.spare, f.flatAt, f.queued = f.spare[:0], nil, 0, 0
 		f.space.Broadcast()
 		f.mu.Unlock()
@@ -153,6 +181,9 @@ func (f *FrameWriter) run() {
 		}
 		clear(batch) // drop the callers' frames
 		if err != nil {
+			// A failed write may still be reading the buffers (a stream
+			// that copies lazily): leave them to the GC.
+			clear(backing)
 			f.mu.Lock()
 			f.err = err
 			f.space.Broadcast()
@@ -161,6 +192,10 @@ func (f *FrameWriter) run() {
 				f.onError(err)
 			}
 			return
+		}
+		for i, b := range backing {
+			f.recycle(b)
+			backing[i] = nil
 		}
 		f.mu.Lock()
 		if f.spare == nil && cap(flat) <= keepFlat {

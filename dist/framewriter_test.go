@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/barrelgo/barrelgo/etf"
 )
 
 // lockedBuffer is an io.Writer the test reads after the writer goroutine
@@ -175,4 +177,100 @@ func TestFrameWriterClose(t *testing.T) {
 		t.Errorf("%d frames written before Close returned, want all 100", len(got))
 	}
 	fw.Close(0) // idempotent
+}
+
+// gateWriter blocks every Write until the gate current at its start is
+// opened, and records what it wrote.
+type gateWriter struct {
+	entered chan struct{}
+	mu      sync.Mutex
+	gate    chan struct{}
+	lockedBuffer
+}
+
+func (g *gateWriter) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	gate := g.gate
+	g.mu.Unlock()
+	select {
+	case g.entered <- struct{}{}:
+	default:
+	}
+	<-gate
+	return g.lockedBuffer.Write(p)
+}
+
+// open lets the writes waiting now through; later ones wait again.
+func (g *gateWriter) open() {
+	g.mu.Lock()
+	close(g.gate)
+	g.gate = make(chan struct{})
+	g.mu.Unlock()
+}
+
+// A recycled buffer goes back to the pool only once the frames pointing
+// into it are written, and at once when every frame was copied: a buffer
+// recycled early would be reused under a write still reading it.
+func TestFrameWriterRecycle(t *testing.T) {
+	g := &gateWriter{entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	w := NewFrameWriter(g, FrameWriterOptions{CopyLimit: 16})
+	recycled := make(chan []byte, 4)
+	w.recycle = func(b []byte) { recycled <- b }
+
+	small := []byte("tiny")
+	if err := w.WriteFramesRecycle([][]byte{small}, small); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case b := <-recycled:
+		if &b[0] != &small[0] {
+			t.Fatal("recycled another buffer")
+		}
+	default:
+		t.Fatal("a copied frame's buffer was not recycled at once")
+	}
+	<-g.entered // the writer goroutine is writing "tiny"
+	big := bytes.Repeat([]byte{7}, 100)
+	if err := w.WriteFramesRecycle([][]byte{big[:50], big[50:]}, big); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-recycled:
+		t.Fatal("recycled while its frames were queued")
+	default:
+	}
+	g.open()    // "tiny" written
+	<-g.entered // the batch with big's frames
+	select {
+	case <-recycled:
+		t.Fatal("recycled while its frames were being written")
+	default:
+	}
+	close(g.gate) // and every write from now on
+	b := <-recycled
+	if &b[0] != &big[0] {
+		t.Fatal("recycled another buffer")
+	}
+	w.Close(0)
+	w.Wait()
+	got := g.bytes()
+	want := append(binary.BigEndian.AppendUint32(nil, 4), small...)
+	want = append(binary.BigEndian.AppendUint32(want, 50), big[:50]...)
+	want = append(binary.BigEndian.AppendUint32(want, 50), big[50:]...)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("wrote %x, want %x", got, want)
+	}
+}
+
+func TestBufPoolClasses(t *testing.T) {
+	for _, n := range []int{0, 100, 4 << 10, 5 << 10, 1 << 20, 3 << 20, 16 << 20, 40 << 20} {
+		b := getBuf(n)
+		if len(b) != 0 || cap(b) < n {
+			t.Fatalf("getBuf(%d): len %d cap %d", n, len(b), cap(b))
+		}
+		putBuf(append(b, 1))
+	}
+	if h := sizeHint(etf.Tuple{etf.Atom("big"), make([]byte, 1<<20)}); h < 1<<20 {
+		t.Fatalf("sizeHint of a 1 MiB binary message = %d", h)
+	}
 }

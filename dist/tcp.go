@@ -92,6 +92,11 @@ func (t *TCPCarrier) WriteFrames(_ uint64, frames [][]byte) error {
 	return t.w.WriteFrames(frames)
 }
 
+// WriteFramesRecycle implements RecyclingCarrier.
+func (t *TCPCarrier) WriteFramesRecycle(_ uint64, frames [][]byte, backing []byte) error {
+	return t.w.WriteFramesRecycle(frames, backing)
+}
+
 // WriteTick writes an empty frame.
 func (t *TCPCarrier) WriteTick() error {
 	return t.w.WriteFrames([][]byte{{}})

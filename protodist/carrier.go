@@ -229,6 +229,14 @@ func (c *carrier) WriteFrames(lane uint64, frames [][]byte) error {
 	return nil
 }
 
+// WriteFramesRecycle implements dist.RecyclingCarrier.
+func (c *carrier) WriteFramesRecycle(lane uint64, frames [][]byte, backing []byte) error {
+	if err := c.send[lane%DataStreams].w.WriteFramesRecycle(frames, backing); err != nil {
+		return c.writeErr(err)
+	}
+	return nil
+}
+
 func (c *carrier) writeErr(err error) error {
 	if c.err != nil {
 		return c.err
