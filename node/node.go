@@ -81,8 +81,11 @@ type Node struct {
 	funcsMu sync.RWMutex
 	funcs   map[[2]etf.Atom]Func
 
+	// emitMu keeps events in order across the goroutines that see them;
+	// subsMu guards only the set, so a callback may subscribe or cancel.
+	emitMu sync.Mutex
 	subsMu sync.Mutex
-	subs   map[int]func(Event)
+	subs   map[int]*subscription
 	subSeq int
 
 	groupLeader *Process
@@ -124,7 +127,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		peers:   make(map[etf.Atom]*peer),
 		dialing: make(map[etf.Atom]*dialState),
 		funcs:   make(map[[2]etf.Atom]Func),
-		subs:    make(map[int]func(Event)),
+		subs:    make(map[int]*subscription),
 	}
 	var key [8]byte
 	_, _ = rand.Read(key[:])
@@ -243,25 +246,42 @@ func (n *Node) Subscribe(ch chan<- Event) (cancel func()) {
 
 // SubscribeFunc calls fn for every node event, in order, until the returned
 // function is called. fn runs on the goroutine that saw the event and must
-// not block (queueing the event in a process mailbox is the usual body).
+// not block (queueing the event in a process mailbox is the usual body);
+// it may subscribe or cancel, its own subscription included.
 func (n *Node) SubscribeFunc(fn func(Event)) (cancel func()) {
+	sub := &subscription{fn: fn}
 	n.subsMu.Lock()
 	n.subSeq++
 	id := n.subSeq
-	n.subs[id] = fn
+	n.subs[id] = sub
 	n.subsMu.Unlock()
 	return func() {
+		sub.off.Store(true)
 		n.subsMu.Lock()
 		delete(n.subs, id)
 		n.subsMu.Unlock()
 	}
 }
 
+type subscription struct {
+	fn  func(Event)
+	off atomic.Bool
+}
+
 func (n *Node) emit(ev Event) {
+	n.emitMu.Lock()
+	defer n.emitMu.Unlock()
 	n.subsMu.Lock()
-	defer n.subsMu.Unlock()
-	for _, fn := range n.subs {
-		fn(ev)
+	subs := make([]*subscription, 0, len(n.subs))
+	for _, s := range n.subs {
+		subs = append(subs, s)
+	}
+	n.subsMu.Unlock()
+	for _, s := range subs {
+		// Cancelled by an earlier callback of this same event: no more.
+		if !s.off.Load() {
+			s.fn(ev)
+		}
 	}
 }
 

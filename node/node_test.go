@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/barrelgo/barrelgo/etf"
@@ -187,5 +188,28 @@ func TestReconnectAfterDisconnect(t *testing.T) {
 	}
 	if err := a.Connect(ctx, b.Name()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A callback may cancel its own subscription and subscribe anew without
+// deadlocking the node, and a cancelled one hears nothing more.
+func TestSubscribeFuncCancelFromCallback(t *testing.T) {
+	n := startNode(t, testEPMD(t))
+	var mu sync.Mutex
+	var got []EventKind
+	var cancel func()
+	cancel = n.SubscribeFunc(func(ev Event) {
+		mu.Lock()
+		got = append(got, ev.Kind)
+		mu.Unlock()
+		cancel()
+		n.SubscribeFunc(func(Event) {})()
+	})
+	n.emit(Event{Kind: NodeUp, Node: "a@h"})
+	n.emit(Event{Kind: NodeDown, Node: "a@h"})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0] != NodeUp {
+		t.Fatalf("callback saw %v, want only the first event", got)
 	}
 }
