@@ -174,7 +174,10 @@ func ParseControl(t etf.Term) (*Control, error) {
 	if len(tup) != want {
 		return bad(fmt.Sprintf("arity %d, want %d", len(tup), want))
 	}
-	pid := func(i int) (etf.Pid, bool) { p, ok := tup[i].(etf.Pid); return p, ok }
+	// pid returns element i itself, not the etf.Pid in it: storing that in
+	// an etf.Term field would box it again (an allocation per field on
+	// every message).
+	pid := func(i int) (etf.Term, bool) { _, ok := tup[i].(etf.Pid); return tup[i], ok }
 	switch c.Op {
 	case OpLink, OpUnlink, OpGroupLeader, OpSendSender, OpSendSenderTT, OpPayloadExit, OpPayloadExitTT,
 		OpPayloadExit2, OpPayloadExit2TT, OpExit, OpExit2, OpExitTT, OpExit2TT:
@@ -203,11 +206,11 @@ func ParseControl(t etf.Term) (*Control, error) {
 		}
 	case OpRegSend, OpRegSendTT:
 		f, ok1 := pid(1)
-		name, ok2 := tup[3].(etf.Atom)
+		_, ok2 := tup[3].(etf.Atom)
 		if !ok1 || !ok2 {
 			return bad("from must be a pid and to an atom")
 		}
-		c.From, c.To = f, name
+		c.From, c.To = f, tup[3]
 		if c.Op == OpRegSendTT {
 			c.Token = tup[4]
 		}
@@ -226,18 +229,18 @@ func ParseControl(t etf.Term) (*Control, error) {
 		}
 	case OpAliasSend, OpAliasSendTT:
 		f, ok1 := pid(1)
-		alias, ok2 := tup[2].(etf.Ref)
+		_, ok2 := tup[2].(etf.Ref)
 		if !ok1 || !ok2 {
 			return bad("from must be a pid and alias a reference")
 		}
-		c.From, c.To = f, alias
+		c.From, c.To = f, tup[2]
 		if c.Op == OpAliasSendTT {
 			c.Token = tup[3]
 		}
 	case OpSpawnRequest, OpSpawnRequestTT:
 		ref, ok1 := tup[1].(etf.Ref)
 		f, ok2 := pid(2)
-		gl, ok3 := pid(3)
+		gl, ok3 := tup[3].(etf.Pid)
 		mfa, ok4 := tup[4].(etf.Tuple)
 		if !ok1 || !ok2 || !ok3 || !ok4 || len(mfa) != 3 {
 			return bad("{ReqId, From, GroupLeader, {M,F,A}, Opts} expected")

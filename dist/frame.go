@@ -165,6 +165,8 @@ type Decoder struct {
 	filled [cacheSize]bool
 	seqs   map[uint64]*pending
 	total  int // bytes buffered in pending sequences
+	// opts is reused by every decode (one per message escaped to the heap).
+	opts etf.DecodeOptions
 }
 
 type pending struct {
@@ -373,7 +375,8 @@ func (d *Decoder) decodeBodyOpts(b []byte, refs []etf.Atom, versioned, owned boo
 	if len(b) > d.Limits.maxMessage() {
 		return nil, protoErr("message of %d bytes exceeds %d", len(b), d.Limits.maxMessage())
 	}
-	opts := &etf.DecodeOptions{AtomRefs: refs, MaxDepth: d.Limits.MaxDepth, AliasBinaries: owned}
+	d.opts = etf.DecodeOptions{AtomRefs: refs, MaxDepth: d.Limits.MaxDepth, AliasBinaries: owned}
+	opts := &d.opts
 	next := func(b []byte) (etf.Term, int, error) {
 		if versioned {
 			return etf.DecodeVersioned(b, opts)
