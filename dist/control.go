@@ -8,6 +8,7 @@ package dist
 import (
 	"fmt"
 	"math/big"
+	"slices"
 
 	"github.com/barrelgo/barrelgo/etf"
 )
@@ -159,17 +160,25 @@ func ParseControl(t etf.Term) (*Control, error) {
 	if !ok || len(tup) == 0 {
 		return nil, fmt.Errorf("dist: control message is not a tuple: %s", etf.Format(t))
 	}
+	return parseControl(tup)
+}
+
+// parseControl is ParseControl on the tuple's elements. tup does not
+// escape (errors print a copy), so a caller may pass elements it holds
+// on its stack.
+func parseControl(tup etf.Tuple) (*Control, error) {
+	format := func() string { return etf.Format(slices.Clone(tup)) }
 	opv, ok := tup[0].(int64)
 	if !ok {
-		return nil, fmt.Errorf("dist: control message op is not an integer: %s", etf.Format(t))
+		return nil, fmt.Errorf("dist: control message op is not an integer: %s", format())
 	}
 	c := &Control{Op: Op(opv)}
 	bad := func(what string) (*Control, error) {
-		return nil, fmt.Errorf("dist: malformed %v control message (%s): %s", c.Op, what, etf.Format(t))
+		return nil, fmt.Errorf("dist: malformed %v control message (%s): %s", c.Op, what, format())
 	}
 	want, known := controlArity[c.Op]
 	if !known {
-		return nil, fmt.Errorf("dist: unknown control op %d: %s", opv, etf.Format(t))
+		return nil, fmt.Errorf("dist: unknown control op %d: %s", opv, format())
 	}
 	if len(tup) != want {
 		return bad(fmt.Sprintf("arity %d, want %d", len(tup), want))

@@ -167,6 +167,8 @@ type Decoder struct {
 	total  int // bytes buffered in pending sequences
 	// opts is reused by every decode (one per message escaped to the heap).
 	opts etf.DecodeOptions
+	// genericControl turns off the control fast path (tests compare both).
+	genericControl bool
 }
 
 type pending struct {
@@ -179,6 +181,13 @@ type pending struct {
 // maxReserve caps the buffer reserved for a fragmented message up front;
 // larger ones grow as their fragments arrive.
 const maxReserve = 16 << 20
+
+// smallTupleExt is SMALL_TUPLE_EXT; every control message is one, of at
+// most maxControlArity elements (SPAWN_REQUEST_TT).
+const (
+	smallTupleExt   = 104
+	maxControlArity = 7
+)
 
 // Message is one decoded distribution message.
 type Message struct {
@@ -383,13 +392,41 @@ func (d *Decoder) decodeBodyOpts(b []byte, refs []etf.Atom, versioned, owned boo
 		}
 		return etf.DecodeNext(b, opts)
 	}
-	ct, n, err := next(b)
-	if err != nil {
-		return nil, fmt.Errorf("%w: control message: %w", ErrProtocol, err)
+	var c *Control
+	var n int
+	depth := d.Limits.MaxDepth
+	if depth <= 0 {
+		depth = etf.DefaultMaxDepth
 	}
-	c, err := ParseControl(ct)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+	if !versioned && !d.genericControl && depth > 1 && len(b) > 2 && b[0] == smallTupleExt && b[1] > 0 && int(b[1]) <= maxControlArity {
+		// The usual shape: its elements are decoded one by one onto the
+		// stack, skipping the generic tuple (two allocations, one of them
+		// an arena sized for the whole message). Elements sit one level
+		// down, as inside the tuple.
+		var elems [maxControlArity]etf.Term
+		eopts := *opts
+		eopts.MaxDepth = depth - 1
+		n = 2
+		for i := range int(b[1]) {
+			t, m, err := etf.DecodeNext(b[n:], &eopts)
+			if err != nil {
+				return nil, fmt.Errorf("%w: control message: element %d: %w", ErrProtocol, i+1, err)
+			}
+			elems[i], n = t, n+m
+		}
+		var err error
+		if c, err = parseControl(elems[:b[1]]); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+		}
+	} else {
+		ct, m, err := next(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: control message: %w", ErrProtocol, err)
+		}
+		if c, err = ParseControl(ct); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+		}
+		n = m
 	}
 	m := &Message{Control: c}
 	rest := b[n:]

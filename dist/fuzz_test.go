@@ -90,8 +90,25 @@ func FuzzDecoder(f *testing.F) {
 	addCraftedSeeds(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		d := Decoder{Limits: fuzzLimits}
+		// The same frames through the generic control decoder: the fast
+		// path must agree on every message and every refusal.
+		g := Decoder{Limits: fuzzLimits, genericControl: true}
 		for _, frame := range splitFrames(in) {
 			m, err := d.Decode(frame)
+			gm, gerr := g.Decode(frame)
+			if (err == nil) != (gerr == nil) {
+				t.Fatalf("fast control path: %v; generic: %v", err, gerr)
+			}
+			if m != nil || gm != nil {
+				if m == nil || gm == nil {
+					t.Fatalf("fast control path gave %v, generic %v", m, gm)
+				}
+				ft, _ := m.Control.Tuple()
+				gt, _ := gm.Control.Tuple()
+				if !etf.Equal(ft, gt) || !etf.Equal(m.Payload, gm.Payload) {
+					t.Fatalf("fast control path gave %s, generic %s", etf.Format(ft), etf.Format(gt))
+				}
+			}
 			if err != nil {
 				if !errors.Is(err, ErrProtocol) {
 					t.Fatalf("error does not wrap ErrProtocol: %v", err)
