@@ -9,11 +9,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -102,22 +100,10 @@ type Node struct {
 // instance is one boot of the VM.
 type instance struct {
 	cmd    *exec.Cmd
-	ctl    net.Conn
+	ctl    *erlharness.Control
 	log    *os.File
 	exited chan struct{}
 	err    error // Wait's result, set before exited closes
-
-	wmu     sync.Mutex // serialises control writes
-	pmu     sync.Mutex
-	pending map[int64]chan reply
-	nextID  int64
-	broken  error
-}
-
-type reply struct {
-	ok  bool
-	val etf.Term
-	err error
 }
 
 // Start boots a node and waits until barrel_p2p and the probe are up.
@@ -281,7 +267,7 @@ func (n *Node) boot(ctx context.Context) error {
 		logf.Close()
 		return fmt.Errorf("barrelharness: start %s: %w", n.env.Erl, err)
 	}
-	in := &instance{cmd: cmd, log: logf, exited: make(chan struct{}), pending: map[int64]chan reply{}}
+	in := &instance{cmd: cmd, log: logf, exited: make(chan struct{})}
 	go func() {
 		in.err = cmd.Wait()
 		close(in.exited)
@@ -319,9 +305,8 @@ func (n *Node) boot(ctx context.Context) error {
 		}
 		return fail(ctx.Err())
 	}
-	in.ctl = c
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	hello, err := readFrame(c)
+	hello, err := erlharness.ReadControlFrame(c)
 	if err != nil {
 		c.Close()
 		return fail(fmt.Errorf("ready frame: %w", err))
@@ -332,66 +317,11 @@ func (n *Node) boot(ctx context.Context) error {
 		c.Close()
 		return fail(fmt.Errorf("unexpected ready frame %s (%v)", etf.Format(t), err))
 	}
-	go in.readLoop()
+	in.ctl = erlharness.NewControl(c)
 	n.mu.Lock()
 	n.cur = in
 	n.mu.Unlock()
 	return nil
-}
-
-// maxFrame bounds a control reply; replies carry at most a 16 MiB test
-// binary.
-const maxFrame = 64 << 20
-
-func readFrame(r io.Reader) ([]byte, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return nil, err
-	}
-	l := binary.BigEndian.Uint32(hdr[:])
-	if l > maxFrame {
-		return nil, fmt.Errorf("control frame of %d bytes", l)
-	}
-	b := make([]byte, l)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-func (in *instance) readLoop() {
-	for {
-		b, err := readFrame(in.ctl)
-		if err != nil {
-			in.breakAll(fmt.Errorf("control connection: %w", err))
-			return
-		}
-		t, err := etf.Decode(b)
-		tup, ok := t.(etf.Tuple)
-		if err != nil || !ok || len(tup) != 3 {
-			in.breakAll(fmt.Errorf("bad control reply %s (%v)", etf.Format(t), err))
-			return
-		}
-		id, _ := tup[0].(int64)
-		in.pmu.Lock()
-		ch := in.pending[id]
-		delete(in.pending, id)
-		in.pmu.Unlock()
-		if ch != nil {
-			ch <- reply{ok: tup[1] == etf.AtomOK, val: tup[2]}
-		}
-	}
-}
-
-func (in *instance) breakAll(err error) {
-	in.pmu.Lock()
-	in.broken = err
-	for id, ch := range in.pending {
-		ch <- reply{err: err}
-		delete(in.pending, id)
-	}
-	in.pmu.Unlock()
-	in.ctl.Close()
 }
 
 // CallError is an exception raised by the called function on the node.
@@ -412,54 +342,20 @@ func (n *Node) Call(ctx context.Context, module, function string, args ...etf.Te
 	if in == nil {
 		return nil, fmt.Errorf("barrelharness: %s is not running", n.name)
 	}
-	ch := make(chan reply, 1)
-	in.pmu.Lock()
-	if in.broken != nil {
-		err := in.broken
-		in.pmu.Unlock()
-		return nil, fmt.Errorf("barrelharness: %s: %w", n.name, err)
-	}
-	in.nextID++
-	id := in.nextID
-	in.pending[id] = ch
-	in.pmu.Unlock()
-	req, err := etf.Encode(etf.Tuple{id, etf.Atom(module), etf.Atom(function), etf.List(args)})
+	ok, val, err := in.ctl.Request(ctx, func(id int64) etf.Term {
+		return etf.Tuple{id, etf.Atom(module), etf.Atom(function), etf.List(args)}
+	})
 	if err != nil {
-		in.forget(id)
-		return nil, fmt.Errorf("barrelharness: encode call: %w", err)
+		return nil, fmt.Errorf("barrelharness: %s:%s on %s: %w", module, function, n.name, err)
 	}
-	frame := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(req)), uint32(len(req)))
-	frame = append(frame, req...)
-	in.wmu.Lock()
-	_, err = in.ctl.Write(frame)
-	in.wmu.Unlock()
-	if err != nil {
-		in.forget(id)
-		return nil, fmt.Errorf("barrelharness: %s: send call: %w", n.name, err)
-	}
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			return nil, fmt.Errorf("barrelharness: %s:%s on %s: %w", module, function, n.name, r.err)
+	if !ok {
+		ce := &CallError{Class: val, Reason: etf.Atom("unknown")}
+		if t, ok := val.(etf.Tuple); ok && len(t) == 2 {
+			ce.Class, ce.Reason = t[0], t[1]
 		}
-		if !r.ok {
-			ce := &CallError{Class: r.val, Reason: etf.Atom("unknown")}
-			if t, ok := r.val.(etf.Tuple); ok && len(t) == 2 {
-				ce.Class, ce.Reason = t[0], t[1]
-			}
-			return nil, ce
-		}
-		return r.val, nil
-	case <-ctx.Done():
-		in.forget(id)
-		return nil, fmt.Errorf("barrelharness: %s:%s on %s: %w", module, function, n.name, ctx.Err())
+		return nil, ce
 	}
-}
-
-func (in *instance) forget(id int64) {
-	in.pmu.Lock()
-	delete(in.pending, id)
-	in.pmu.Unlock()
+	return val, nil
 }
 
 // Probe calls a barrel_probe function.

@@ -3,7 +3,6 @@ package erlharness
 import (
 	"context"
 	_ "embed"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -35,9 +34,6 @@ const probeModule = "erlharness_node_probe"
 
 //go:embed erlharness_node_probe.erl
 var probeSource []byte
-
-// maxControlFrame bounds one reply on the control socket.
-const maxControlFrame = 256 << 20
 
 // NodeOptions describe a distributed Erlang node for a Go test.
 type NodeOptions struct {
@@ -88,21 +84,9 @@ type Node struct {
 	exited  chan struct{}
 	waitErr error
 
-	wmu     sync.Mutex
-	pmu     sync.Mutex
-	pending map[int64]chan nodeReply
-	nextID  int64
-	broken  error
+	control *Control // once the node is ready
 
 	stopOnce sync.Once
-	reading  bool // readLoop runs and closes readDone
-	readDone chan struct{}
-}
-
-type nodeReply struct {
-	ok  bool
-	val etf.Term
-	err error
 }
 
 // ErlError is an exception raised on the node by an Apply, Eval or Load.
@@ -162,8 +146,8 @@ func StartNode(ctx context.Context, opts NodeOptions) (*Node, error) {
 			libs = found
 		}
 	}
-	n := &Node{name: etf.Atom(opts.Name), dir: opts.Dir, pending: map[int64]chan nodeReply{},
-		outDone: make(chan struct{}), exited: make(chan struct{}), readDone: make(chan struct{})}
+	n := &Node{name: etf.Atom(opts.Name), dir: opts.Dir,
+		outDone: make(chan struct{}), exited: make(chan struct{})}
 	fail := func(err error) (*Node, error) {
 		n.cleanup()
 		return nil, err
@@ -265,7 +249,7 @@ func StartNode(ctx context.Context, opts NodeOptions) (*Node, error) {
 		return fail(fmt.Errorf("erlharness: boot %s: %w\n%s", opts.Name, bctx.Err(), n.Output()))
 	}
 	_ = n.ctl.SetReadDeadline(time.Now().Add(opts.ReadyTimeout))
-	hello, err := readControlFrame(n.ctl)
+	hello, err := ReadControlFrame(n.ctl)
 	_ = n.ctl.SetReadDeadline(time.Time{})
 	if err != nil {
 		return fail(fmt.Errorf("erlharness: boot %s: ready frame: %w\n%s", opts.Name, err, n.Output()))
@@ -278,8 +262,7 @@ func StartNode(ctx context.Context, opts NodeOptions) (*Node, error) {
 	if rel, ok := tup[2].([]byte); ok {
 		n.release = string(rel)
 	}
-	n.reading = true
-	go n.readLoop()
+	n.control = NewControl(n.ctl)
 	return n, nil
 }
 
@@ -406,108 +389,19 @@ func (n *Node) LoadDir(ctx context.Context, dir string) ([]etf.Atom, error) {
 }
 
 func (n *Node) request(ctx context.Context, what string, build func(id int64) etf.Term) (etf.Term, error) {
-	ch := make(chan nodeReply, 1)
-	n.pmu.Lock()
-	if n.broken != nil {
-		err := n.broken
-		n.pmu.Unlock()
+	ok, val, err := n.control.Request(ctx, build)
+	if err != nil {
 		return nil, fmt.Errorf("erlharness: %s on %s: %w", what, n.name, err)
 	}
-	n.nextID++
-	id := n.nextID
-	n.pending[id] = ch
-	n.pmu.Unlock()
-	forget := func() {
-		n.pmu.Lock()
-		delete(n.pending, id)
-		n.pmu.Unlock()
-	}
-	req, err := etf.Encode(build(id))
-	if err != nil {
-		forget()
-		return nil, fmt.Errorf("erlharness: %s: encode: %w", what, err)
-	}
-	frame := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(req)), uint32(len(req)))
-	frame = append(frame, req...)
-	n.wmu.Lock()
-	_, err = n.ctl.Write(frame)
-	n.wmu.Unlock()
-	if err != nil {
-		forget()
-		return nil, fmt.Errorf("erlharness: %s on %s: %w", what, n.name, err)
-	}
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			return nil, fmt.Errorf("erlharness: %s on %s: %w", what, n.name, r.err)
+	if !ok {
+		e := &ErlError{Class: "error", Reason: val}
+		if t, ok := val.(etf.Tuple); ok && len(t) == 3 {
+			c, _ := t[0].(etf.Atom)
+			e.Class, e.Reason, e.Stacktrace = c, t[1], t[2]
 		}
-		if !r.ok {
-			e := &ErlError{Class: "error", Reason: r.val}
-			if t, ok := r.val.(etf.Tuple); ok && len(t) == 3 {
-				c, _ := t[0].(etf.Atom)
-				e.Class, e.Reason, e.Stacktrace = c, t[1], t[2]
-			}
-			return nil, e
-		}
-		return r.val, nil
-	case <-ctx.Done():
-		forget()
-		return nil, fmt.Errorf("erlharness: %s on %s: %w", what, n.name, ctx.Err())
+		return nil, e
 	}
-}
-
-func (n *Node) readLoop() {
-	defer close(n.readDone)
-	for {
-		b, err := readControlFrame(n.ctl)
-		if err != nil {
-			n.breakAll(fmt.Errorf("control connection: %w", err))
-			return
-		}
-		t, err := etf.Decode(b)
-		tup, ok := t.(etf.Tuple)
-		if err != nil || !ok || len(tup) != 3 {
-			n.breakAll(fmt.Errorf("bad control reply %s (%v)", etf.Format(t), err))
-			return
-		}
-		id, _ := tup[0].(int64)
-		n.pmu.Lock()
-		ch := n.pending[id]
-		delete(n.pending, id)
-		n.pmu.Unlock()
-		if ch != nil {
-			ch <- nodeReply{ok: tup[1] == etf.AtomOK, val: tup[2]}
-		}
-	}
-}
-
-func (n *Node) breakAll(err error) {
-	n.pmu.Lock()
-	if n.broken == nil {
-		n.broken = err
-	}
-	for id, ch := range n.pending {
-		ch <- nodeReply{err: err}
-		delete(n.pending, id)
-	}
-	n.pmu.Unlock()
-	_ = n.ctl.Close()
-}
-
-func readControlFrame(r io.Reader) ([]byte, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return nil, err
-	}
-	l := binary.BigEndian.Uint32(hdr[:])
-	if l > maxControlFrame {
-		return nil, fmt.Errorf("control frame of %d bytes exceeds %d", l, maxControlFrame)
-	}
-	b := make([]byte, l)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return nil, err
-	}
-	return b, nil
+	return val, nil
 }
 
 // Stop ends the node: closing the control socket makes the probe halt the
@@ -528,11 +422,10 @@ func (n *Node) Kill() {
 }
 
 func (n *Node) cleanup() {
-	if n.ctl != nil {
+	if n.control != nil {
+		n.control.Close()
+	} else if n.ctl != nil {
 		_ = n.ctl.Close()
-		if n.reading {
-			<-n.readDone
-		}
 	}
 	if n.cmd != nil {
 		select {
