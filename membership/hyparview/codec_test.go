@@ -1,7 +1,6 @@
 package hyparview
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/barrelgo/barrelgo/etf"
+	"github.com/barrelgo/barrelgo/internal/vectortest"
 )
 
 var vectorsDir = filepath.Join("..", "..", "..", "shared", "vectors")
@@ -59,41 +59,17 @@ func recordedHyParView(tb testing.TB) []recorded {
 	return out
 }
 
-// termsFileVectors returns the standalone blobs of membership-terms-otp25.txt
-// whose term is a HyParView envelope.
+// termsFileVectors returns the blobs of membership-terms-otp25.txt whose
+// term is a HyParView envelope.
 func termsFileVectors(tb testing.TB) map[string][]byte {
 	tb.Helper()
-	f, err := os.Open(filepath.Join(vectorsDir, "membership-terms-otp25.txt"))
-	if err != nil {
-		tb.Fatalf("open terms file: %v", err)
-	}
-	defer f.Close()
 	out := map[string][]byte{}
-	label := ""
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, " ") && strings.HasSuffix(line, ":") {
-			label = strings.TrimSuffix(line, ":")
-			continue
-		}
-		t := strings.TrimSpace(line)
-		if !strings.HasPrefix(t, "83") {
-			continue
-		}
-		b, err := hex.DecodeString(t)
-		if err != nil {
-			continue
-		}
+	for label, b := range vectortest.MembershipTerms(tb, vectorsDir) {
 		if term, err := etf.Decode(b); err == nil {
 			if tup, ok := term.(etf.Tuple); ok && len(tup) == 3 && tup[0] == EnvelopeTag {
 				out[label] = b
 			}
 		}
-	}
-	if err := sc.Err(); err != nil {
-		tb.Fatalf("scan terms file: %v", err)
 	}
 	return out
 }
@@ -149,13 +125,13 @@ func TestGoldenRecordedSequence(t *testing.T) {
 func TestGoldenTermsFile(t *testing.T) {
 	vecs := termsFileVectors(t)
 	want := map[string]string{
-		"JOIN envelope (134 bytes)": "join",
-		"FORWARD_JOIN":              "forward_join",
-		"NEIGHBOR":                  "neighbor",
-		"NEIGHBOR_REPLY":            "neighbor_reply",
-		"DISCONNECT":                "disconnect",
-		"SHUFFLE":                   "shuffle",
-		"SHUFFLE_REPLY":             "shuffle_reply",
+		"JOIN envelope":  "join",
+		"FORWARD_JOIN":   "forward_join",
+		"NEIGHBOR":       "neighbor",
+		"NEIGHBOR_REPLY": "neighbor_reply",
+		"DISCONNECT":     "disconnect",
+		"SHUFFLE":        "shuffle",
+		"SHUFFLE_REPLY":  "shuffle_reply",
 	}
 	for label, tag := range want {
 		raw, ok := vecs[label]

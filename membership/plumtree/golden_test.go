@@ -1,17 +1,16 @@
 package plumtree_test
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/barrelgo/barrelgo/etf"
+	"github.com/barrelgo/barrelgo/internal/vectortest"
 	"github.com/barrelgo/barrelgo/membership/plumtree"
 )
 
@@ -98,47 +97,8 @@ func TestGoldenSequence(t *testing.T) {
 	}
 }
 
-// otp25Vectors returns label -> bytes from membership-terms-otp25.txt.
-func otp25Vectors(t *testing.T) map[string][]byte {
-	t.Helper()
-	f, err := os.Open(filepath.Join(vectorsDir, "membership-terms-otp25.txt"))
-	if os.IsNotExist(err) {
-		t.Skip("shared vectors not present: ", vectorsDir)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	out := map[string][]byte{}
-	hexLine := regexp.MustCompile(`^[0-9A-F]{16,}$`)
-	label := ""
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		trimmed := strings.TrimSpace(line)
-		switch {
-		case hexLine.MatchString(trimmed):
-			b, err := hex.DecodeString(trimmed)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[label] = b
-		case !strings.HasPrefix(line, " ") && strings.HasSuffix(trimmed, ":"):
-			label = strings.TrimSuffix(trimmed, ":")
-			if i := strings.Index(label, " ("); i > 0 {
-				label = label[:i]
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func TestGoldenOTP25(t *testing.T) {
-	vec := otp25Vectors(t)
+	vec := vectortest.MembershipTerms(t, vectorsDir)
 	id := plumtree.BinaryID(bytes.Repeat([]byte{0xAB}, 32))
 	want := map[string]plumtree.Message{
 		"IHAVE": plumtree.IHave{ID: id, Sender: "go1@127.0.0.1"},

@@ -1,17 +1,16 @@
 package registry_test
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/barrelgo/barrelgo/etf"
+	"github.com/barrelgo/barrelgo/internal/vectortest"
 	"github.com/barrelgo/barrelgo/membership/registry"
 )
 
@@ -181,45 +180,10 @@ func TestGoldenDeltas(t *testing.T) {
 	}
 }
 
-func otp25Vectors(t *testing.T) map[string][]byte {
-	t.Helper()
-	f, err := os.Open(filepath.Join(vectorsDir, "membership-terms-otp25.txt"))
-	if os.IsNotExist(err) {
-		t.Skip("shared vectors not present: ", vectorsDir)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	out := map[string][]byte{}
-	hexLine := regexp.MustCompile(`^[0-9A-F]{16,}$`)
-	label := ""
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		trimmed := strings.TrimSpace(line)
-		switch {
-		case hexLine.MatchString(trimmed):
-			b, err := hex.DecodeString(trimmed)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[label] = b
-		case !strings.HasPrefix(line, " ") && strings.HasSuffix(trimmed, ":"):
-			label = strings.TrimSuffix(trimmed, ":")
-			if i := strings.Index(label, " ("); i > 0 {
-				label = label[:i]
-			}
-		}
-	}
-	return out
-}
-
 // TestGoldenOTP25 builds the Appendix A terms from Go values and checks
 // the exact bytes, then decodes them back.
 func TestGoldenOTP25(t *testing.T) {
-	vec := otp25Vectors(t)
+	vec := vectortest.MembershipTerms(t, vectorsDir)
 	const goNode = etf.Atom("go1@127.0.0.1")
 	ts := func(l int64) registry.Timestamp { return registry.Timestamp{WallMs: 1767225600000, Logical: l} }
 	key := registry.Key{Name: registry.AtomName("my_go_svc"), Node: goNode}
