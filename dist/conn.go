@@ -41,6 +41,17 @@ type RecyclingCarrier interface {
 	WriteFramesRecycle(lane uint64, frames [][]byte, backing []byte) error
 }
 
+// PlacingCarrier is a Carrier that can read the body of a large frame
+// straight into the decoder's reassembly buffer (see Decoder.Place).
+type PlacingCarrier interface {
+	Carrier
+	// ReadFramePlaced is ReadFrame, except that for a large frame it may
+	// call place with the frame's first ContinuationHead bytes and its
+	// size: when place returns a buffer, the rest of the frame is read
+	// into it and only the head is returned.
+	ReadFramePlaced(place func(head []byte, size int) []byte) ([]byte, error)
+}
+
 // Handler receives the messages of a connection, in order, from its reader
 // goroutine. It must not block for long: the connection reads nothing
 // meanwhile.
@@ -127,8 +138,13 @@ func (c *Conn) Serve(ctx context.Context) error {
 	}()
 	stop := context.AfterFunc(ctx, func() { c.fail(ctx.Err()) })
 	defer stop()
+	read := c.carrier.ReadFrame
+	if pc, ok := c.carrier.(PlacingCarrier); ok {
+		place := c.dec.Place
+		read = func() ([]byte, error) { return pc.ReadFramePlaced(place) }
+	}
 	for {
-		frame, err := c.carrier.ReadFrame()
+		frame, err := read()
 		if err != nil {
 			c.fail(fmt.Errorf("dist: read from %s: %w", c.cfg.Peer, err))
 			break

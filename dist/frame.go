@@ -169,6 +169,40 @@ type Decoder struct {
 	opts etf.DecodeOptions
 	// genericControl turns off the control fast path (tests compare both).
 	genericControl bool
+	// placed is how many bytes of the next frame Place had the carrier
+	// write straight into a reassembly buffer.
+	placed int
+}
+
+// ContinuationHead is the length of a fragment continuation's header
+// (131, 70, sequence id, fragment id): what Place needs to see of a frame.
+const ContinuationHead = 18
+
+// Place offers the decoder the rest of a frame of size bytes that starts
+// with head. When the frame continues a fragmented message whose
+// reassembly buffer has room for it, Place returns where its remaining
+// size-len(head) bytes belong; the carrier reads them there and then hands
+// Decode the head alone. Otherwise it returns nil and the carrier reads
+// the frame as usual. For bulk transfer the copy this saves, from a read
+// buffer into the reassembly buffer, costs about as much as the read.
+func (d *Decoder) Place(head []byte, size int) []byte {
+	d.placed = 0
+	if len(head) != ContinuationHead || size <= ContinuationHead || head[0] != etf.Version || head[1] != hdrContinue {
+		return nil
+	}
+	p, ok := d.seqs[binary.BigEndian.Uint64(head[2:])]
+	if !ok || binary.BigEndian.Uint64(head[10:]) != p.next {
+		return nil // Decode reports it
+	}
+	n := size - ContinuationHead
+	end := len(p.buf) + n
+	// Within the reserved capacity, which is already accounted for and
+	// never above the message bound: no check Decode makes can fail.
+	if end > cap(p.buf) || end > d.Limits.maxMessage() || end > p.accounted {
+		return nil
+	}
+	d.placed = n
+	return p.buf[len(p.buf):end]
 }
 
 type pending struct {
@@ -201,6 +235,11 @@ type Message struct {
 // Decode reads one frame. It returns nil, nil for a frame that is part of an
 // unfinished fragmented message, and for a tick (an empty frame).
 func (d *Decoder) Decode(frame []byte) (*Message, error) {
+	placed := d.placed
+	d.placed = 0
+	if placed > 0 && (len(frame) != ContinuationHead || frame[1] != hdrContinue) {
+		return nil, fmt.Errorf("dist: carrier returned a %d-byte frame after placing its body", len(frame))
+	}
 	if len(frame) == 0 {
 		return nil, nil
 	}
@@ -281,16 +320,22 @@ func (d *Decoder) Decode(frame []byte) (*Message, error) {
 			return nil, protoErr("fragment %d of sequence %d, want %d", frag, seq, p.next)
 		}
 		data := frame[18:]
-		if len(p.buf)+len(data) > d.Limits.maxMessage() {
-			return nil, protoErr("fragmented message exceeds %d bytes", d.Limits.maxMessage())
-		}
-		if over := len(p.buf) + len(data) - p.accounted; over > 0 {
-			if err := d.grow(over); err != nil {
-				return nil, err
+		if placed > 0 {
+			// Place checked it all: the bytes are in the buffer's spare
+			// capacity, within what is accounted.
+			p.buf = p.buf[:len(p.buf)+placed]
+		} else {
+			if len(p.buf)+len(data) > d.Limits.maxMessage() {
+				return nil, protoErr("fragmented message exceeds %d bytes", d.Limits.maxMessage())
 			}
-			p.accounted += over
+			if over := len(p.buf) + len(data) - p.accounted; over > 0 {
+				if err := d.grow(over); err != nil {
+					return nil, err
+				}
+				p.accounted += over
+			}
+			p.buf = append(p.buf, data...)
 		}
-		p.buf = append(p.buf, data...)
 		if frag > 1 {
 			p.next--
 			return nil, nil
