@@ -1,8 +1,11 @@
 package membership
 
 import (
+	"strings"
+
 	"github.com/barrelgo/barrelgo/etf"
 	"github.com/barrelgo/barrelgo/membership/hyparview"
+	"github.com/barrelgo/barrelgo/membership/plumtree"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -17,6 +20,16 @@ type Metrics struct {
 	malformedMsgs   *prometheus.CounterVec
 	deliveries      prometheus.Counter
 	reaps           *prometheus.CounterVec
+	gossipSent      prometheus.Counter
+	gossipReceived  *prometheus.CounterVec
+	ihaveSent       prometheus.Counter
+	graftSent       *prometheus.CounterVec
+	pruneSent       *prometheus.CounterVec
+}
+
+// promName turns a barrel_p2p counter name into its Prometheus form.
+func promName(instrument string) string {
+	return strings.ReplaceAll(instrument, ".", "_") + "_total"
 }
 
 // NewMetrics creates and registers the instruments on reg.
@@ -36,9 +49,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Broadcasts delivered to this node (barrel_p2p.plumtree.delivered)."}),
 		reaps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "barrel_p2p_dist_gc_reap_total",
 			Help: "Idle dist channels closed by the GC, by peer (barrel_p2p.dist_gc.reap)."}, []string{"peer"}),
+		gossipSent: prometheus.NewCounter(prometheus.CounterOpts{Name: promName(plumtree.MetricGossipSent),
+			Help: "GOSSIP frames sent: broadcasts, forwards and graft resends (" + plumtree.MetricGossipSent + ")."}),
+		gossipReceived: prometheus.NewCounterVec(prometheus.CounterOpts{Name: promName(plumtree.MetricGossipReceived),
+			Help: "GOSSIP frames received, duplicates included, by sender (" + plumtree.MetricGossipReceived + ")."}, []string{plumtree.LabelFrom}),
+		ihaveSent: prometheus.NewCounter(prometheus.CounterOpts{Name: promName(plumtree.MetricIHaveSent),
+			Help: "IHAVE announcements sent (" + plumtree.MetricIHaveSent + ")."}),
+		graftSent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: promName(plumtree.MetricGraftSent),
+			Help: "GRAFT requests sent, by peer (" + plumtree.MetricGraftSent + ")."}, []string{plumtree.LabelPeer}),
+		pruneSent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: promName(plumtree.MetricPruneSent),
+			Help: "PRUNE requests sent, by peer (" + plumtree.MetricPruneSent + ")."}, []string{plumtree.LabelPeer}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.peerUp, m.peerDown, m.left, m.pendingTimeouts, m.malformedMsgs, m.deliveries, m.reaps)
+		reg.MustRegister(m.peerUp, m.peerDown, m.left, m.pendingTimeouts, m.malformedMsgs, m.deliveries, m.reaps,
+			m.gossipSent, m.gossipReceived, m.ihaveSent, m.graftSent, m.pruneSent)
 	}
 	return m
 }
@@ -72,6 +96,33 @@ func (m *Metrics) malformed(name etf.Atom) {
 func (m *Metrics) delivered() {
 	if m != nil {
 		m.deliveries.Inc()
+	}
+}
+
+// plumtreeSent counts a Plumtree message sent to peer.
+func (m *Metrics) plumtreeSent(peer etf.Atom, msg plumtree.Message) {
+	if m == nil {
+		return
+	}
+	switch msg.(type) {
+	case plumtree.Gossip:
+		m.gossipSent.Inc()
+	case plumtree.IHave:
+		m.ihaveSent.Inc()
+	case plumtree.Graft:
+		m.graftSent.WithLabelValues(string(peer)).Inc()
+	case plumtree.Prune:
+		m.pruneSent.WithLabelValues(string(peer)).Inc()
+	}
+}
+
+// plumtreeReceived counts a Plumtree message received.
+func (m *Metrics) plumtreeReceived(msg plumtree.Message) {
+	if m == nil {
+		return
+	}
+	if g, ok := msg.(plumtree.Gossip); ok {
+		m.gossipReceived.WithLabelValues(string(g.Sender)).Inc()
 	}
 }
 

@@ -51,6 +51,7 @@ func (m *Membership) handleOther(now time.Time, in inbound) {
 			m.malformed(in.name, err)
 			return
 		}
+		m.cfg.Metrics.plumtreeReceived(msg)
 		m.applyPT(b.pt.Receive(now, msg))
 	case registry.IsReplicaInstance(in.name):
 		m.applyReg(b.reg.HandleReplica(now, in.name, in.msg))
@@ -101,6 +102,7 @@ func (m *Membership) applyPT(actions []plumtree.Action) {
 	for _, a := range actions {
 		switch a := a.(type) {
 		case plumtree.Send:
+			m.cfg.Metrics.plumtreeSent(a.To, a.Msg)
 			m.main.SendNoConnect(context.Background(), etf.Tuple{plumtree.ProcessName, a.To}, plumtree.Envelope(a.Msg))
 		case plumtree.Deliver:
 			m.cfg.Metrics.delivered()
