@@ -92,6 +92,8 @@ type Conn struct {
 
 	wrote     atomic.Bool // something was written since the last tick period
 	read      atomic.Bool // something was read since the last tick period
+	msgsIn    atomic.Uint64
+	msgsOut   atomic.Uint64
 	closed    atomic.Bool
 	closeOnce sync.Once
 	done      chan struct{}
@@ -157,6 +159,7 @@ func (c *Conn) Serve(ctx context.Context) error {
 			break
 		}
 		if m != nil {
+			c.msgsIn.Add(1)
 			c.cfg.Handler.HandleMessage(c, m)
 		}
 	}
@@ -280,7 +283,20 @@ func (c *Conn) Send(ctx context.Context, ctl *Control, msg etf.Term) error {
 		return err
 	}
 	c.wrote.Store(true)
+	c.msgsOut.Add(1)
 	return nil
+}
+
+// Stats counts a connection's messages: every control message, signals
+// included, ticks and fragments not (a fragmented message is one).
+type Stats struct {
+	MessagesIn  uint64 // decoded from the peer and handed to the Handler
+	MessagesOut uint64 // accepted by the carrier for writing
+}
+
+// Stats returns the connection's counts so far.
+func (c *Conn) Stats() Stats {
+	return Stats{MessagesIn: c.msgsIn.Load(), MessagesOut: c.msgsOut.Load()}
 }
 
 // Close ends the connection.

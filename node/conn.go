@@ -357,6 +357,11 @@ func (n *Node) dropPeer(p *peer, reason error) {
 		return
 	}
 	delete(n.peers, p.name)
+	// Serve has returned: nothing more is read, and a send that slips
+	// in now is one lost count, never a counter going back.
+	st := p.conn.Stats()
+	n.gone.MessagesIn += st.MessagesIn
+	n.gone.MessagesOut += st.MessagesOut
 	procs := make([]*Process, 0, len(n.procs))
 	for _, pr := range n.procs {
 		procs = append(procs, pr)

@@ -77,6 +77,8 @@ type Node struct {
 	aliases map[etf.Ref]*Process
 	peers   map[etf.Atom]*peer
 	dialing map[etf.Atom]*dialState
+	// gone sums the message counts of closed connections (Stats).
+	gone Stats
 
 	funcsMu sync.RWMutex
 	funcs   map[[2]etf.Atom]Func

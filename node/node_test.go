@@ -100,11 +100,11 @@ func TestNodeAccessors(t *testing.T) {
 	a, b := newProc(t, h), newProc(t, n1)
 	syncVia(t, a, b)
 	peers := n1.Peers()
-	if len(peers) != 1 || peers[0] != (PeerInfo{Name: h.Name(), Hidden: true}) {
+	if len(peers) != 1 || peers[0].Name != h.Name() || !peers[0].Hidden {
 		t.Fatalf("n1.Peers() = %+v, want the hidden node", peers)
 	}
 	peers = h.Peers()
-	if len(peers) != 1 || peers[0] != (PeerInfo{Name: n1.Name(), Hidden: false}) {
+	if len(peers) != 1 || peers[0].Name != n1.Name() || peers[0].Hidden {
 		t.Fatalf("h.Peers() = %+v, want the visible node", peers)
 	}
 	// Connecting again reuses the connection.
@@ -211,5 +211,50 @@ func TestSubscribeFuncCancelFromCallback(t *testing.T) {
 	defer mu.Unlock()
 	if len(got) != 1 || got[0] != NodeUp {
 		t.Fatalf("callback saw %v, want only the first event", got)
+	}
+}
+
+// Messages are counted per connection and per node, and a node's counts
+// outlive its connections.
+func TestMessageStats(t *testing.T) {
+	n1, n2 := twoNodes(t)
+	a, b := newProc(t, n1), newProc(t, n2)
+	syncVia(t, a, b) // connected, and the acceptor too
+	before1, before2 := n1.Stats(), n2.Stats()
+	const count = 50
+	for i := range count {
+		if err := a.Send(testCtx(t), b.Pid(), int64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range count {
+		if _, err := b.Receive(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after1, after2 := n1.Stats(), n2.Stats()
+	if d := after1.MessagesOut - before1.MessagesOut; d < count {
+		t.Errorf("sender counted %d messages out, want at least %d", d, count)
+	}
+	if d := after2.MessagesIn - before2.MessagesIn; d < count {
+		t.Errorf("receiver counted %d messages in, want at least %d", d, count)
+	}
+	if p := n2.Peers(); len(p) != 1 || p[0].MessagesIn < count {
+		t.Errorf("receiver's peer info = %+v, want at least %d in", p, count)
+	}
+	ev := make(chan Event, 8)
+	defer n2.Subscribe(ev)()
+	n1.Disconnect(n2.Name())
+	ctx := testCtx(t)
+	for down := false; !down; {
+		select {
+		case e := <-ev:
+			down = e.Kind == NodeDown
+		case <-ctx.Done():
+			t.Fatal("no nodedown after Disconnect")
+		}
+	}
+	if got := n2.Stats(); got.MessagesIn < after2.MessagesIn || got.MessagesOut < after2.MessagesOut {
+		t.Errorf("counts went back after the connection closed: %+v, were %+v", got, after2)
 	}
 }

@@ -255,6 +255,9 @@ func printStatus(ctx context.Context, n *node.Node, peer etf.Atom, w io.Writer) 
 	}
 	fmt.Fprintf(tw, "connected\t%s\n", joinOrNone(s.Connected))
 	fmt.Fprintf(tw, "hidden\t%s\n", joinOrNone(s.Hidden))
+	if s.Proto != "" {
+		fmt.Fprintf(tw, "messages\t%d in, %d out\n", s.Messages.In, s.Messages.Out)
+	}
 	if !s.Membership {
 		fmt.Fprintf(tw, "membership\toff\n")
 	} else {

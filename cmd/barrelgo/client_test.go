@@ -181,6 +181,10 @@ func TestStatusAndViewOverTCP(t *testing.T) {
 	flags := []string{"-cookie", "c", "-epmd", epmd}
 	out := squash(runOK(t, append([]string{"status", "cltcp@127.0.0.1"}, flags...)...))
 	mustContain(t, "tcp status", out, "node cltcp@127.0.0.1", "proto tcp", "membership off", "auth off", "dist gc off")
+	// The status request itself came in over distribution.
+	if !regexp.MustCompile(`messages [1-9]\d* in, \d+ out`).MatchString(out) {
+		t.Errorf("status does not count the request it answers: %q", out)
+	}
 	mustContain(t, "view without membership", runErr(t, append([]string{"view", "cltcp@127.0.0.1"}, flags...)...),
 		"does not run barrel_p2p membership", "barrel_p2p:active_view/0 is undef")
 	mustContain(t, "quic node over tcp", runErr(t, append([]string{"ping", "nobody@127.0.0.1"}, flags...)...),

@@ -20,6 +20,7 @@ const (
 	metricConnUp    = "barrelgo_node_connections_up_total"
 	metricConnDown  = "barrelgo_node_connections_down_total"
 	metricConnected = "barrelgo_node_connected_nodes"
+	metricMessages  = "barrelgo_node_dist_messages_total"
 )
 
 // registerNodeMetrics registers the connection counters, fed by the
@@ -32,7 +33,15 @@ func registerNodeMetrics(reg *prometheus.Registry, n *node.Node) (stop func()) {
 		Help: "Distribution connections lost (nodedown), by peer kind."}, []string{"hidden"})
 	connected := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: metricConnected,
 		Help: "Nodes connected now, hidden ones included."}, func() float64 { return float64(len(n.Peers())) })
+	messages := func(direction string, count func(node.Stats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: metricMessages,
+			Help:        "Distribution messages (signals included, ticks not) over every connection, by direction.",
+			ConstLabels: prometheus.Labels{"direction": direction}},
+			func() float64 { return float64(count(n.Stats())) })
+	}
 	reg.MustRegister(up, down, connected,
+		messages("in", func(s node.Stats) uint64 { return s.MessagesIn }),
+		messages("out", func(s node.Stats) uint64 { return s.MessagesOut }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both label values exist from the start, so dashboards see zeros.

@@ -110,10 +110,13 @@ func TestNodeCommandQUICWithMetrics(t *testing.T) {
 		"barrel_p2p_hyparview_left_total 0",
 		"barrel_p2p_hyparview_pending_timeout_total",
 		"barrel_p2p_plumtree_delivered_total",
+		"barrel_p2p_plumtree_gossip_sent_total",
 		`barrelgo_node_connections_up_total{hidden="true"} 1`,
 		`barrelgo_node_connections_up_total{hidden="false"} 1`,
 		`barrelgo_node_connections_down_total{hidden="true"} 1`,
 		"barrelgo_node_connected_nodes 1",
+		`barrelgo_node_dist_messages_total{direction="in"}`,
+		`barrelgo_node_dist_messages_total{direction="out"}`,
 		"go_goroutines", "process_resident_memory_bytes",
 	}
 	var body string

@@ -28,6 +28,14 @@ type nodeStatus struct {
 	Services    []serviceStatus `json:"services"`
 	Auth        authStatus      `json:"auth"`
 	DistGC      gcStatus        `json:"dist_gc"`
+	Messages    messageStatus   `json:"messages"`
+}
+
+// messageStatus counts distribution messages over every connection the
+// node has had (node.Stats).
+type messageStatus struct {
+	In  int64 `json:"in"`
+	Out int64 `json:"out"`
 }
 
 type serviceStatus struct {
@@ -70,6 +78,8 @@ func (r *runtime) status() nodeStatus {
 		Services: []serviceStatus{},
 		Auth:     authStatus{Attempts: []authAttempts{}},
 	}
+	st := r.n.Stats()
+	s.Messages = messageStatus{In: int64(st.MessagesIn), Out: int64(st.MessagesOut)}
 	for _, p := range r.n.Peers() {
 		if p.Hidden {
 			s.Hidden = append(s.Hidden, string(p.Name))
@@ -204,6 +214,10 @@ func (s nodeStatus) term() etf.Map {
 			{Key: etf.Atom("sweep_period_ms"), Value: s.DistGC.SweepPeriodMS},
 			{Key: etf.Atom("min_age_ms"), Value: s.DistGC.MinAgeMS},
 		}},
+		{Key: etf.Atom("messages"), Value: etf.Map{
+			{Key: etf.Atom("in"), Value: s.Messages.In},
+			{Key: etf.Atom("out"), Value: s.Messages.Out},
+		}},
 	}
 }
 
@@ -251,6 +265,9 @@ func decodeStatus(t etf.Term) (nodeStatus, error) {
 	if gm, ok := get(m, "dist_gc").(etf.Map); ok {
 		s.DistGC = gcStatus{Enabled: get(gm, "enabled") == etf.AtomTrue, Reaps: num(get(gm, "reaps")),
 			SweepPeriodMS: num(get(gm, "sweep_period_ms")), MinAgeMS: num(get(gm, "min_age_ms"))}
+	}
+	if mm, ok := get(m, "messages").(etf.Map); ok {
+		s.Messages = messageStatus{In: num(get(mm, "in")), Out: num(get(mm, "out"))}
 	}
 	if s.Node == "" {
 		return s, errors.New("barrelgo:status/0 returned a map without node")
