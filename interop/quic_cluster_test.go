@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/barrelgo/barrelgo/etf"
+	"github.com/barrelgo/barrelgo/membership/hyparview"
 	"github.com/barrelgo/barrelgo/node"
 	"github.com/barrelgo/barrelgo/protodist"
 )
@@ -253,7 +254,7 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() err
 // overlay checks the union of the members' active views: every entry is a
 // member, sizes within bounds, and the undirected graph is connected.
 func (c *procCluster) overlay(members []etf.Atom, maxActive, maxPassive int) error {
-	adj := map[etf.Atom][]etf.Atom{}
+	views := map[etf.Atom][]etf.Atom{}
 	for _, m := range members {
 		act, err := c.view(m, "active_view")
 		if err != nil {
@@ -270,22 +271,10 @@ func (c *procCluster) overlay(members []etf.Atom, maxActive, maxPassive int) err
 			if !slices.Contains(members, a) {
 				return fmt.Errorf("%s: active view holds %s, not a member of %v", m, a, members)
 			}
-			adj[m] = append(adj[m], a)
-			adj[a] = append(adj[a], m)
 		}
+		views[m] = act
 	}
-	seen := map[etf.Atom]bool{members[0]: true}
-	queue := []etf.Atom{members[0]}
-	for len(queue) > 0 {
-		x := queue[0]
-		queue = queue[1:]
-		for _, y := range adj[x] {
-			if !seen[y] {
-				seen[y] = true
-				queue = append(queue, y)
-			}
-		}
-	}
+	seen := hyparview.Reachable(views, members[0])
 	if len(seen) != len(members) {
 		return fmt.Errorf("overlay not connected: %d of %d members reachable from %s", len(seen), len(members), members[0])
 	}

@@ -93,25 +93,11 @@ func connectedOverlay(t *testing.T, members map[etf.Atom]*Membership, contact et
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		seen := map[etf.Atom]bool{contact: true}
-		queue := []etf.Atom{contact}
-		adj := map[etf.Atom][]etf.Atom{}
+		views := map[etf.Atom][]etf.Atom{}
 		for name, m := range members {
-			for _, p := range m.ActiveView() {
-				adj[name] = append(adj[name], p)
-				adj[p] = append(adj[p], name)
-			}
+			views[name] = m.ActiveView()
 		}
-		for len(queue) > 0 {
-			n := queue[0]
-			queue = queue[1:]
-			for _, p := range adj[n] {
-				if !seen[p] {
-					seen[p] = true
-					queue = append(queue, p)
-				}
-			}
-		}
+		seen := hyparview.Reachable(views, contact)
 		var stray etf.Atom
 		for name := range members {
 			if !seen[name] {
