@@ -254,6 +254,14 @@ func parseControl(tup etf.Tuple) (*Control, error) {
 		if !ok1 || !ok2 || !ok3 || !ok4 || len(mfa) != 3 {
 			return bad("{ReqId, From, GroupLeader, {M,F,A}, Opts} expected")
 		}
+		// As ERTS, which drops the connection over such a request
+		// (erts_net_message, DOP_SPAWN_REQUEST).
+		_, okM := mfa[0].(etf.Atom)
+		_, okF := mfa[1].(etf.Atom)
+		arity, okA := mfa[2].(int64)
+		if !okM || !okF || !okA || arity < 0 || arity > 255 {
+			return bad("{M,F,A} must be two atoms and an arity")
+		}
 		c.Ref, c.From, c.GroupLeader, c.MFA, c.Opts = ref, f, gl, mfa, tup[5]
 		if c.Op == OpSpawnRequestTT {
 			c.Token = tup[6]

@@ -253,10 +253,19 @@ func TestParseControlMalformed(t *testing.T) {
 			}
 		}
 	}
-	// SPAWN_REQUEST wants a 3-tuple {M, F, A}.
-	_, err := ParseControl(etf.Tuple{int64(OpSpawnRequest), refA, pidA, pidB, etf.Tuple{etf.Atom("m"), etf.Atom("f")}, etf.List(nil)})
-	if err == nil || !strings.Contains(err.Error(), "SPAWN_REQUEST") {
-		t.Errorf("SPAWN_REQUEST with a 2-tuple MFA: %v", err)
+	// SPAWN_REQUEST wants {M, F, A}: two atoms and an arity, as ERTS.
+	for _, mfa := range []etf.Tuple{
+		{etf.Atom("m"), etf.Atom("f")},
+		{[]byte("m"), etf.Atom("f"), int64(1)},
+		{etf.Atom("m"), "f", int64(1)},
+		{etf.Atom("m"), etf.Atom("f"), etf.Atom("one")},
+		{etf.Atom("m"), etf.Atom("f"), int64(-1)},
+		{etf.Atom("m"), etf.Atom("f"), int64(256)},
+	} {
+		_, err := ParseControl(etf.Tuple{int64(OpSpawnRequest), refA, pidA, pidB, mfa, etf.List(nil)})
+		if err == nil || !strings.Contains(err.Error(), "SPAWN_REQUEST") {
+			t.Errorf("SPAWN_REQUEST with MFA %s: %v", etf.Format(mfa), err)
+		}
 	}
 }
 
