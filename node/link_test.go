@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/barrelgo/barrelgo/etf"
@@ -171,8 +172,28 @@ func TestLinkToMissingProcess(t *testing.T) {
 			t.Fatalf("link to %s kept", etf.Format(target))
 		}
 
+		// Without trap_exit: a local target fails the call (erlang:link/1
+		// raises noproc) and the caller lives on; a remote one is only
+		// known when its node answers, with an exit signal.
 		b := newProc(t, n1)
-		if err := b.Link(ctx, target); err != nil {
+		err := b.Link(ctx, target)
+		if target.Node == n1.Name() {
+			var le *LinkError
+			if !errors.As(err, &le) || le.Pid != target || le.Reason != NoProc {
+				t.Fatalf("link to a dead local process: %v, want a noproc LinkError", err)
+			}
+			if err := b.Link(ctx, target); !errors.As(err, &le) {
+				t.Fatalf("second link to a dead local process: %v", err)
+			}
+			b.mu.Lock()
+			exited, nlinks := b.exited, len(b.links)
+			b.mu.Unlock()
+			if exited || nlinks != 0 {
+				t.Fatalf("after the failed link: exited %v, %d links", exited, nlinks)
+			}
+			continue
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		wantTerm(t, "exit reason without trap_exit", waitExit(t, b), NoProc)

@@ -26,6 +26,17 @@ type ExitError struct{ Reason etf.Term }
 
 func (e *ExitError) Error() string { return "node: process exited: " + etf.Format(e.Reason) }
 
+// LinkError is Link's failure to link to a local process that does not
+// exist (Reason noproc), where erlang:link/1 raises.
+type LinkError struct {
+	Pid    etf.Pid
+	Reason etf.Term
+}
+
+func (e *LinkError) Error() string {
+	return fmt.Sprintf("node: link to %s: %s", etf.Format(e.Pid), etf.Format(e.Reason))
+}
+
 // Process is a Go process of the node: a pid with a mailbox. Any goroutine
 // may send to it; one goroutine should receive from it.
 type Process struct {
@@ -361,8 +372,12 @@ func (p *Process) Unalias(ref etf.Ref) {
 // Exit ends the process with reason (normal for a clean stop).
 func (p *Process) Exit(reason etf.Term) { p.exit(reason) }
 
-// Link links the process with pid (erlang:link/1). Linking to a process
-// that does not exist sends this process an exit signal with reason noproc.
+// Link links the process with pid (erlang:link/1). As in Erlang, linking
+// to a local process that does not exist delivers {'EXIT', Pid, noproc}
+// when this process traps exits, and otherwise fails, with a *LinkError,
+// where Erlang raises noproc: the caller decides, rather than dying. A
+// remote process that does not exist is only known when its node answers,
+// so that comes as an exit signal with reason noproc, also as in Erlang.
 func (p *Process) Link(ctx context.Context, pid etf.Pid) error {
 	p.mu.Lock()
 	if p.exited {
@@ -379,6 +394,15 @@ func (p *Process) Link(ctx context.Context, pid etf.Pid) error {
 	if pid.Node == n.name {
 		q := n.proc(pid)
 		if q == nil || !q.addLink(p.pid) {
+			p.mu.Lock()
+			trap := p.trapExit
+			if !trap {
+				delete(p.links, pid)
+			}
+			p.mu.Unlock()
+			if !trap {
+				return &LinkError{Pid: pid, Reason: NoProc}
+			}
 			p.exitSignal(pid, NoProc, true)
 		}
 		return nil
