@@ -2,6 +2,7 @@ package dist
 
 import (
 	"context"
+	"time"
 
 	"github.com/barrelgo/barrelgo/etf"
 	"github.com/barrelgo/barrelgo/handshake"
@@ -21,6 +22,19 @@ type Transport interface {
 	Dial(ctx context.Context, peer etf.Atom) (Link, error)
 	// Close stops listening and releases what Start acquired.
 	Close() error
+}
+
+// StatusRetrier is a Transport whose fresh links can lose the first
+// handshake message: the dialer then waits StatusRetryAfter for the
+// peer's status and tries once more over a new link. erlang_quic 1.8.1
+// needs it: its server hands a connection from the auth gatekeeper to the
+// dist controller with a gap in which arriving stream data goes to the
+// exiting gatekeeper and is lost (quic_dist:finalize_server_handoff/1
+// drains the gatekeeper's mailbox before the controller has taken the
+// connection over), so the peer never sees our name and never answers.
+type StatusRetrier interface {
+	Transport
+	StatusRetryAfter() time.Duration
 }
 
 // Link is one connection between handshake and distribution traffic.

@@ -38,6 +38,11 @@ type Config struct {
 	// Arbiter decides the status of incoming attempts (Accept only); nil
 	// answers StatusOK to every well-formed peer.
 	Arbiter Arbiter
+	// StatusTimeout bounds the wait for the acceptor's status after our
+	// name went out (Dial only); past it Dial fails with ErrStatusTimeout
+	// while the handshake deadline may still have time, so the caller can
+	// try again over a new connection. Zero waits until the deadline.
+	StatusTimeout time.Duration
 	// AliveReply answers an acceptor's StatusAlive (Dial only): true if this
 	// attempt is still the one the node wants (OTP's net_kernel is_pending).
 	// Nil answers true.
@@ -104,6 +109,10 @@ var ErrCookieMismatch = errors.New("cookie mismatch")
 // ErrDeadlineExceeded is wrapped by the error of a handshake cut off by its
 // context's deadline; it also matches context.DeadlineExceeded.
 var ErrDeadlineExceeded = fmt.Errorf("handshake deadline exceeded: %w", context.DeadlineExceeded)
+
+// ErrStatusTimeout is wrapped by Dial's error when no status came within
+// Config.StatusTimeout.
+var ErrStatusTimeout = errors.New("no status within the status timeout")
 
 // StatusError reports a connection refused through a status message.
 type StatusError struct {

@@ -629,3 +629,28 @@ func TestLatin1Names(t *testing.T) {
 		t.Error("non-Latin-1 name encoded")
 	}
 }
+
+// A status that never comes ends Dial at StatusTimeout, with the handshake
+// deadline still ahead, and says so; without StatusTimeout the same
+// silence runs into the deadline.
+func TestDialStatusTimeout(t *testing.T) {
+	for _, st := range []time.Duration{50 * time.Millisecond, 0} {
+		dconn, aconn := connPair(t, true)
+		// The acceptor reads the name and says nothing, as an erlang_quic
+		// server that lost the message does.
+		go func() { _, _ = NewTCPFramer(aconn).ReadMessage(context.Background()) }()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := Dial(ctx, NewTCPFramer(dconn), Config{Name: nameA, Cookie: "c", Creation: 1, StatusTimeout: st}, nameB)
+		deadlineLeft := ctx.Err() == nil
+		cancel()
+		dconn.Close()
+		aconn.Close()
+		if st > 0 {
+			if !errors.Is(err, ErrStatusTimeout) || errors.Is(err, ErrDeadlineExceeded) || !deadlineLeft {
+				t.Errorf("StatusTimeout %s: %v (deadline left: %v), want ErrStatusTimeout first", st, err, deadlineLeft)
+			}
+		} else if !errors.Is(err, ErrDeadlineExceeded) || errors.Is(err, ErrStatusTimeout) {
+			t.Errorf("no StatusTimeout: %v, want the handshake deadline", err)
+		}
+	}
+}

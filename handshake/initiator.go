@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Dial runs the initiator's side of the handshake with peer (the node name we
@@ -36,8 +37,19 @@ func dial(ctx context.Context, f Framer, cfg Config, peer string) (*Result, erro
 		return nil, err
 	}
 
-	msg, err := s.recv(ctx, "recv status")
+	rctx := ctx
+	if cfg.StatusTimeout > 0 {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeout(ctx, cfg.StatusTimeout)
+		defer cancel()
+	}
+	msg, err := s.recv(rctx, "recv status")
 	if err != nil {
+		// The read may end on its socket deadline a moment before the
+		// context notices: the clock tells whose deadline it was.
+		if dl, ok := ctx.Deadline(); cfg.StatusTimeout > 0 && errors.Is(err, context.DeadlineExceeded) && (!ok || time.Now().Before(dl)) {
+			return nil, fmt.Errorf("recv status: %w (%s)", ErrStatusTimeout, cfg.StatusTimeout)
+		}
 		return nil, err
 	}
 	status, err := ParseStatus(msg)

@@ -51,9 +51,7 @@ func TestBarrelStrictUntrusted(t *testing.T) {
 			t.Fatal(err)
 		}
 		probe(t, ctx, e, "store_pin", g.Name(), []byte(kp.Public))
-		if err := g.Connect(ctx, e.Name()); err != nil {
-			t.Fatalf("Go dialing a strict barrel_p2p node that pinned its key: %v", err)
-		}
+		bpGoConnect(t, ctx, e, g) // dumps barrel_p2p's side if it fails
 	})
 	t.Run("go_strict_erl_dials", func(t *testing.T) {
 		c := newBPCluster(t)

@@ -110,19 +110,34 @@ func (n *Node) dial(node etf.Atom) (*peer, error) {
 	if err := handshake.CheckNameModes(string(n.name), string(node)); err != nil {
 		return nil, fmt.Errorf("node: connect to %s: %w", node, err)
 	}
-	l, err := n.transport.Dial(ctx, node)
-	if err != nil {
-		return nil, fmt.Errorf("node: connect to %s: %w", node, err)
+	var retryAfter time.Duration
+	if r, ok := n.transport.(dist.StatusRetrier); ok {
+		retryAfter = r.StatusRetryAfter()
 	}
-	res, err := handshake.Dial(ctx, l, n.handshakeConfig(), string(node))
-	if err != nil {
-		l.Close()
-		if p := n.yielded(ctx, node, err); p != nil {
-			return p, nil
+	for attempt := 1; ; attempt++ {
+		l, err := n.transport.Dial(ctx, node)
+		if err != nil {
+			return nil, fmt.Errorf("node: connect to %s: %w", node, err)
 		}
-		return nil, fmt.Errorf("node: connect to %s: %w", node, err)
+		cfg := n.handshakeConfig()
+		if attempt == 1 {
+			cfg.StatusTimeout = retryAfter
+		}
+		res, err := handshake.Dial(ctx, l, cfg, string(node))
+		if err != nil {
+			l.Close()
+			if errors.Is(err, handshake.ErrStatusTimeout) {
+				n.log.Warn("no handshake status from peer: dialing again over a new connection",
+					"peer", string(node), "waited", retryAfter, "err", err)
+				continue
+			}
+			if p := n.yielded(ctx, node, err); p != nil {
+				return p, nil
+			}
+			return nil, fmt.Errorf("node: connect to %s: %w", node, err)
+		}
+		return n.established(l, res)
 	}
-	return n.established(l, res)
 }
 
 // yielded returns the connection that an attempt of the peer's set up
