@@ -13,9 +13,9 @@ import (
 
 // placedRun reads every frame of in through a TCP carrier and decodes it,
 // placing bodies straight into reassembly buffers when placing is set. It
-// returns the messages, the error that ended the run (io.EOF at a clean
-// end) and how many frames were placed.
-func placedRun(in []byte, chunk, direct int, lim Limits, placing bool) (msgs []*Message, err error, placed int) {
+// returns the messages, how many frames were placed and the error that
+// ended the run (io.EOF at a clean end).
+func placedRun(in []byte, chunk, direct int, lim Limits, placing bool) (msgs []*Message, placed int, err error) {
 	tc := NewTCPCarrier(&rwConn{r: &chunkReader{bytes.NewReader(in), chunk}}, lim)
 	tc.r.direct = direct
 	d := Decoder{Limits: lim}
@@ -34,11 +34,11 @@ func placedRun(in []byte, chunk, direct int, lim Limits, placing bool) (msgs []*
 			frame, err = tc.ReadFrame()
 		}
 		if err != nil {
-			return msgs, err, placed
+			return msgs, placed, err
 		}
 		m, err := d.Decode(frame)
 		if err != nil {
-			return msgs, err, placed
+			return msgs, placed, err
 		}
 		if m != nil {
 			msgs = append(msgs, m)
@@ -81,7 +81,7 @@ func TestPlacedReadBulk(t *testing.T) {
 			if chunk == 1 && testing.Short() {
 				t.Skip("byte by byte is slow")
 			}
-			msgs, err, placed := placedRun(in, chunk, directFrame, Limits{}, true)
+			msgs, placed, err := placedRun(in, chunk, directFrame, Limits{}, true)
 			if err != io.EOF {
 				t.Fatalf("run ended with %v, want EOF", err)
 			}
@@ -146,8 +146,8 @@ func FuzzPlacedRead(f *testing.F) {
 			direct = int(in[1])%40 + 1 // low enough for fuzz-sized frames
 		}
 		lim := Limits{MaxMessage: 1 << 16, MaxPendingSequences: 4, MaxDepth: 200}
-		want, werr, _ := placedRun(in, chunk, direct, lim, false)
-		got, gerr, _ := placedRun(in, chunk, direct, lim, true)
+		want, _, werr := placedRun(in, chunk, direct, lim, false)
+		got, _, gerr := placedRun(in, chunk, direct, lim, true)
 		if len(got) != len(want) {
 			t.Fatalf("placing: %d messages, plain: %d", len(got), len(want))
 		}
