@@ -112,6 +112,9 @@ func NewConn(carrier Carrier, cfg Config) *Conn {
 	c := &Conn{cfg: cfg, carrier: carrier, done: make(chan struct{})}
 	c.log = cfg.Logger.With("peer", string(cfg.Peer))
 	c.enc.Fragments = cfg.Fragments
+	if fs, ok := carrier.(interface{ FragmentSize() int }); ok {
+		c.enc.FragmentSize = fs.FragmentSize()
+	}
 	c.dec.Limits = cfg.Limits
 	return c
 }

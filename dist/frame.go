@@ -56,8 +56,9 @@ func (l Limits) maxSeqs() int {
 //
 // With FRAGMENTS negotiated it always writes the dist header form
 // (131 68 with zero atom-cache references), splitting messages larger than
-// FragmentSize into 131 69 / 131 70 fragments; this is what OTP itself does
-// on such links, so a peer sees nothing it would not see from an Erlang node.
+// FragmentSize into 131 69 / 131 70 fragments, as OTP does on such links
+// (OTP at 64 KiB, the default; a carrier may choose larger, see
+// TCPCarrier.FragmentSize).
 // Without FRAGMENTS (old peers such as ergo) it writes the 'p' pass-through
 // form, which such peers read.
 type Encoder struct {
@@ -170,9 +171,16 @@ type Decoder struct {
 	// genericControl turns off the control fast path (tests compare both).
 	genericControl bool
 	// placed is how many bytes of the next frame Place had the carrier
-	// write straight into a reassembly buffer.
+	// write straight into a reassembly buffer; whole is the buffer Place
+	// gave for an entire large frame.
 	placed int
+	whole  []byte
 }
+
+// maxWhole is the largest frame Place allocates whole up front: beyond
+// it, frames grow as their bytes arrive, so a length field alone cannot
+// make us allocate much.
+const maxWhole = 8<<20 + 64
 
 // ContinuationHead is the length of a fragment continuation's header
 // (131, 70, sequence id, fragment id): what Place needs to see of a frame.
@@ -186,8 +194,23 @@ const ContinuationHead = 18
 // the frame as usual. For bulk transfer the copy this saves, from a read
 // buffer into the reassembly buffer, costs about as much as the read.
 func (d *Decoder) Place(head []byte, size int) []byte {
-	d.placed = 0
-	if len(head) != ContinuationHead || size <= ContinuationHead || head[0] != etf.Version || head[1] != hdrContinue {
+	d.placed, d.whole = 0, nil
+	if len(head) != ContinuationHead || size <= ContinuationHead {
+		return nil
+	}
+	if head[0] == passThrough || (head[0] == etf.Version && head[1] == hdrNormal) {
+		// A whole message in one large frame gets a buffer of its own,
+		// which its binaries can then share instead of being copied out
+		// of a read buffer. (A first fragment is copied into its
+		// reassembly buffer anyway.)
+		if size > maxWhole || size > d.Limits.maxMessage()+64 {
+			return nil
+		}
+		d.whole = make([]byte, size)
+		copy(d.whole, head)
+		return d.whole[len(head):]
+	}
+	if head[0] != etf.Version {
 		return nil
 	}
 	p, ok := d.seqs[binary.BigEndian.Uint64(head[2:])]
@@ -235,16 +258,24 @@ type Message struct {
 // Decode reads one frame. It returns nil, nil for a frame that is part of an
 // unfinished fragmented message, and for a tick (an empty frame).
 func (d *Decoder) Decode(frame []byte) (*Message, error) {
-	placed := d.placed
-	d.placed = 0
-	if placed > 0 && (len(frame) != ContinuationHead || frame[1] != hdrContinue) {
+	placed, whole := d.placed, d.whole
+	d.placed, d.whole = 0, nil
+	if (placed > 0 || whole != nil) && len(frame) != ContinuationHead {
 		return nil, fmt.Errorf("dist: carrier returned a %d-byte frame after placing its body", len(frame))
+	}
+	if placed > 0 && frame[1] != hdrContinue {
+		return nil, fmt.Errorf("dist: carrier returned another frame than the continuation placed")
+	}
+	// A frame in a buffer of its own: decoded binaries may share it.
+	owned := whole != nil
+	if owned {
+		frame = whole
 	}
 	if len(frame) == 0 {
 		return nil, nil
 	}
 	if frame[0] == passThrough {
-		return d.decodeBody(frame[1:], nil, true)
+		return d.decodeBodyOpts(frame[1:], nil, true, owned)
 	}
 	if len(frame) < 3 || frame[0] != etf.Version {
 		return nil, protoErr("frame starts with %x, want 'p' or 131", frame[:min(len(frame), 2)])
@@ -255,7 +286,7 @@ func (d *Decoder) Decode(frame []byte) (*Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		return d.decodeBody(frame[2+n:], refs, false)
+		return d.decodeBodyOpts(frame[2+n:], refs, false, owned)
 	case hdrFragment:
 		if len(frame) < 19 {
 			return nil, protoErr("fragment header truncated")
@@ -271,7 +302,7 @@ func (d *Decoder) Decode(frame []byte) (*Message, error) {
 			return nil, protoErr("fragment id 0")
 		}
 		if frag == 1 {
-			return d.decodeBody(data, refs, false)
+			return d.decodeBodyOpts(data, refs, false, owned)
 		}
 		if _, dup := d.seqs[seq]; dup {
 			return nil, protoErr("fragment sequence %d started twice", seq)

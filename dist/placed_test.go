@@ -46,22 +46,24 @@ func placedRun(in []byte, chunk, direct int, lim Limits, placing bool) (msgs []*
 	}
 }
 
-// A stream of fragmented bulk messages, small messages and ticks, cut in
-// pieces of every size, decodes right, and every continuation fragment
-// large enough to be worth it is placed.
+// A stream of fragmented and whole bulk messages, small messages and
+// ticks, cut in pieces of every size, decodes right, and every large
+// continuation fragment or whole message is placed.
 func TestPlacedReadBulk(t *testing.T) {
 	big := make([]byte, 1<<20)
 	for i := range big {
 		big[i] = byte(i * 7)
 	}
-	enc := Encoder{Fragments: true}
 	var in []byte
 	var want []etf.Term
 	fragments := 0
-	add := func(msg etf.Term) {
+	add := func(enc *Encoder, msg etf.Term) {
 		frames, err := enc.Encode(nil, &Control{Op: OpSend, To: pidA}, msg)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(frames) == 1 && len(frames[0]) >= directFrame {
+			fragments++ // a whole large message
 		}
 		for _, f := range frames[1:] {
 			if len(f) >= directFrame { // the last one is usually smaller
@@ -71,11 +73,17 @@ func TestPlacedReadBulk(t *testing.T) {
 		in = append(in, joinFrames(frames...)...)
 		want = append(want, msg)
 	}
-	add(etf.Tuple{etf.Atom("big"), big})
-	add(etf.Atom("small"))
+	frag := &Encoder{Fragments: true}
+	whole := &Encoder{Fragments: true, FragmentSize: 4 << 20}
+	pass := &Encoder{}
+	add(frag, etf.Tuple{etf.Atom("big"), big})
+	add(frag, etf.Atom("small"))
 	in = append(in, 0, 0, 0, 0) // a tick
-	add(etf.Tuple{etf.Atom("big"), big[:200_000]})
-	add(etf.Tuple{etf.Atom("big"), big[1:]})
+	add(frag, etf.Tuple{etf.Atom("big"), big[:200_000]})
+	add(whole, etf.Tuple{etf.Atom("whole"), big})
+	add(pass, etf.Tuple{etf.Atom("pass"), big[:300_000]})
+	add(whole, etf.Tuple{etf.Atom("whole"), big[:20_000]})
+	add(frag, etf.Tuple{etf.Atom("big"), big[1:]})
 	for _, chunk := range []int{1, 13, 4096, 70_000, len(in)} {
 		t.Run(fmt.Sprint("chunk=", chunk), func(t *testing.T) {
 			if chunk == 1 && testing.Short() {
@@ -94,7 +102,7 @@ func TestPlacedReadBulk(t *testing.T) {
 				}
 			}
 			if placed != fragments {
-				t.Errorf("%d frames placed, want every large continuation (%d)", placed, fragments)
+				t.Errorf("%d frames placed, want every large continuation or whole message (%d)", placed, fragments)
 			}
 		})
 	}
@@ -116,6 +124,8 @@ func TestPlaceDeclines(t *testing.T) {
 		"unknown sequence": {fragFrame(hdrContinue, 8, 2, nil), 30},
 		"out of order":     {fragFrame(hdrContinue, 7, 1, nil), 30},
 		"first fragment":   {fragFrame(hdrFragment, 7, 2, nil)[:ContinuationHead], 30},
+		"whole, too large": {append([]byte{131, 68, 0}, make([]byte, 15)...), maxWhole + 1},
+		"not a frame":      {make([]byte, ContinuationHead), 30},
 		"short head":       {cont[:10], 30},
 		"beyond reserve":   {cont[:ContinuationHead], ContinuationHead + 1<<20},
 		"empty body":       {cont[:ContinuationHead], ContinuationHead},
@@ -160,4 +170,33 @@ func FuzzPlacedRead(f *testing.F) {
 			t.Fatalf("placing ended with %v, plain with %v", gerr, werr)
 		}
 	})
+}
+
+// A whole large message placed in a buffer of its own is decoded without
+// copying its binaries out of it.
+func TestPlaceWholeShares(t *testing.T) {
+	bin := bytes.Repeat([]byte{7}, 100_000)
+	frames, err := (&Encoder{Fragments: true, FragmentSize: 1 << 20}).Encode(nil, &Control{Op: OpSend, To: pidA}, bin)
+	if err != nil || len(frames) != 1 {
+		t.Fatalf("encode: %d frames, %v", len(frames), err)
+	}
+	f := frames[0]
+	var d Decoder
+	dst := d.Place(f[:ContinuationHead], len(f))
+	if len(dst) != len(f)-ContinuationHead {
+		t.Fatalf("placed %d bytes of a %d-byte frame", len(dst), len(f))
+	}
+	copy(dst, f[ContinuationHead:])
+	m, err := d.Decode(f[:ContinuationHead])
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := m.Payload.([]byte)
+	if !ok || !bytes.Equal(got, bin) {
+		t.Fatalf("payload %T came back different", m.Payload)
+	}
+	dst[len(dst)-1] = 8 // the binary's last byte, in the placed buffer
+	if got[len(got)-1] != 8 {
+		t.Error("the binary was copied out of the placed buffer")
+	}
 }
