@@ -450,10 +450,6 @@ func (d *Decoder) header(b []byte) ([]etf.Atom, int, error) {
 	return refs, off, nil
 }
 
-func (d *Decoder) decodeBody(b []byte, refs []etf.Atom, versioned bool) (*Message, error) {
-	return d.decodeBodyOpts(b, refs, versioned, false)
-}
-
 // decodeBodyOpts decodes a message; owned says b is not reused, so decoded
 // binaries may share it.
 func (d *Decoder) decodeBodyOpts(b []byte, refs []etf.Atom, versioned, owned bool) (*Message, error) {
