@@ -93,11 +93,7 @@ func connectedOverlay(t *testing.T, members map[etf.Atom]*Membership, contact et
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		views := map[etf.Atom][]etf.Atom{}
-		for name, m := range members {
-			views[name] = m.ActiveView()
-		}
-		seen := hyparview.Reachable(views, contact)
+		seen := hyparview.Reachable(activeViews(members), contact)
 		var stray etf.Atom
 		for name := range members {
 			if !seen[name] {
@@ -116,6 +112,15 @@ func connectedOverlay(t *testing.T, members map[etf.Atom]*Membership, contact et
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+}
+
+// activeViews reads every member's active view.
+func activeViews(members map[etf.Atom]*Membership) map[etf.Atom][]etf.Atom {
+	views := make(map[etf.Atom][]etf.Atom, len(members))
+	for name, m := range members {
+		views[name] = m.ActiveView()
+	}
+	return views
 }
 
 func TestThreeNodesExactViews(t *testing.T) {
@@ -232,11 +237,12 @@ func TestBroadcastAndRegistry(t *testing.T) {
 	// and every link known to both ends. (Non-empty views were taken for
 	// that once, and a node whose links were still forming missed the
 	// broadcast.)
+	members := map[etf.Atom]*Membership{}
+	for i, m := range ms {
+		members[nodes[i].Name()] = m
+	}
 	eventually(t, "a settled overlay", func() (bool, string) {
-		views := map[etf.Atom][]etf.Atom{}
-		for i, m := range ms {
-			views[nodes[i].Name()] = m.ActiveView()
-		}
+		views := activeViews(members)
 		for n, view := range views {
 			for _, p := range view {
 				if !slices.Contains(views[p], n) {
