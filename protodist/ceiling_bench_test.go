@@ -27,7 +27,7 @@ import (
 func BenchmarkCeiling(b *testing.B) {
 	for _, c := range []struct {
 		name string
-		pair func(b *testing.B) (dial func(context.Context) (io.ReadWriteCloser, func(), error), accept func() (io.ReadWriteCloser, error), stop func())
+		pair pairFunc
 	}{
 		{"TCP", tcpPair},
 		{"QUIC", quicPair},
@@ -56,23 +56,7 @@ func BenchmarkCeiling(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "connects/s")
 		})
 		b.Run(c.name+"/pingpong", func(b *testing.B) {
-			dial, accept, stop := c.pair(b)
-			defer stop()
-			s, closeConn, err := dial(context.Background())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer closeConn()
-			// A first byte makes the QUIC stream exist on the acceptor's side.
-			frame := make([]byte, 4+64)
-			binary.BigEndian.PutUint32(frame, 64)
-			if _, err := s.Write(frame); err != nil {
-				b.Fatal(err)
-			}
-			as, err := accept()
-			if err != nil {
-				b.Fatal(err)
-			}
+			s, as, frame := connected(b, c.pair, 64)
 			done := make(chan error, 1)
 			go func() { done <- echo(as) }()
 			if _, err := io.ReadFull(s, frame); err != nil {
@@ -93,22 +77,7 @@ func BenchmarkCeiling(b *testing.B) {
 			<-done
 		})
 		b.Run(c.name+"/oneway_1MiB", func(b *testing.B) {
-			dial, accept, stop := c.pair(b)
-			defer stop()
-			s, closeConn, err := dial(context.Background())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer closeConn()
-			frame := make([]byte, 4+1<<20)
-			binary.BigEndian.PutUint32(frame, 1<<20)
-			if _, err := s.Write(frame); err != nil {
-				b.Fatal(err)
-			}
-			as, err := accept()
-			if err != nil {
-				b.Fatal(err)
-			}
+			s, as, frame := connected(b, c.pair, 1<<20)
 			got := make(chan int, 1)
 			go func() { got <- drain(as) }()
 			b.SetBytes(1 << 20)
@@ -125,6 +94,32 @@ func BenchmarkCeiling(b *testing.B) {
 			as.Close()
 		})
 	}
+}
+
+// pairFunc starts a listener: dial connects to it and opens a stream,
+// accept takes the peer's end, stop closes the listener.
+type pairFunc func(b *testing.B) (dial func(context.Context) (io.ReadWriteCloser, func(), error), accept func() (io.ReadWriteCloser, error), stop func())
+
+// connected returns both ends of a stream over a new pair, and a frame of
+// size bytes behind its length that has already crossed: a QUIC stream
+// only reaches the acceptor with its first bytes.
+func connected(b *testing.B, pair pairFunc, size int) (s, as io.ReadWriteCloser, frame []byte) {
+	dial, accept, stop := pair(b)
+	b.Cleanup(stop)
+	s, closeConn, err := dial(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(closeConn)
+	frame = make([]byte, 4+size)
+	binary.BigEndian.PutUint32(frame, uint32(size))
+	if _, err := s.Write(frame); err != nil {
+		b.Fatal(err)
+	}
+	if as, err = accept(); err != nil {
+		b.Fatal(err)
+	}
+	return s, as, frame
 }
 
 // echo answers each length-prefixed frame with itself until the stream ends.
