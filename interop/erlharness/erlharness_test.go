@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -71,18 +72,34 @@ func mustHex(t *testing.T, s string) []byte {
 
 func TestEtfEchoRawBytes(t *testing.T) {
 	ebin := CompileTestApp(t)
+	rel, err := OTPRelease(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(rel)
+	if err != nil {
+		t.Fatalf("OTPRelease() = %q", rel)
+	}
+	// The envelope uses OTP's default encoder, whose atoms changed in OTP
+	// 26: ATOM_EXT before, SMALL_ATOM_UTF8_EXT (minor_version 2) since.
+	atom := func(name string) string {
+		if n >= 26 {
+			return fmt.Sprintf("77%02x%x", len(name), name)
+		}
+		return fmt.Sprintf("64%04x%x", len(name), name)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
 		req  string
 		want string
 	}{
-		// 5 -> {ok, 5, <<131,97,5>>}; the envelope uses OTP's default encoder.
-		{"plain", nil, "836105", "836803 6400026f6b 6105 6d00000003836105"},
+		// 5 -> {ok, 5, <<131,97,5>>}.
+		{"plain", nil, "836105", "836803" + atom("ok") + "6105 6d00000003836105"},
 		// Atom abc under minor_version 2 is SMALL_ATOM_UTF8_EXT.
-		{"minor2", []string{"minor2"}, "837703616263", "836803 6400026f6b 640003616263 6d00000006837703616263"},
+		{"minor2", []string{"minor2"}, "837703616263", "836803" + atom("ok") + atom("abc") + "6d00000006837703616263"},
 		// Truncated input -> {error, {error, badarg}}.
-		{"bad", nil, "8361", "836802 6400056572726f72 6802 6400056572726f72 640006626164617267"},
+		{"bad", nil, "8361", "836802" + atom("error") + "6802" + atom("error") + atom("badarg")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := StartPortT(t, ebin, "etf_echo", "main", tc.args...)
