@@ -20,6 +20,11 @@ ALL_PKGS = $(shell $(GO) list -e ./...)
 RACE_PKGS = $(shell $(GO) list -e ./... | grep -E '^$(MODULE)/($(CORE))(/|$$)' || true)
 UNIT_PKGS = $(shell $(GO) list -e ./... | grep -v '^$(MODULE)/interop\(/\|$$\)' || true)
 
+# interop-otp27: where scripts/otp_root.sh keeps its Debian trixie root
+# (OTP 27), and the packages whose tests start erl, erlc or epmd.
+OTP27_DIR ?= /var/tmp/barrelgo-otp27
+ERL_PKGS = ./interop/... ./examples/... ./cmd/barrelgo/ ./epmd/
+
 # Fuzzing: every Fuzz* target of every package, one `go test -fuzz` each
 # (Go fuzzes a single target per invocation), FUZZTIME apiece.
 FUZZTIME ?= 10s
@@ -28,7 +33,7 @@ FUZZTIME ?= 10s
 # workloads on OTP for comparison (e.g. interop/bench_otp.sh). Empty: skipped.
 BENCH_OTP ?= ./scripts/bench_otp_etf.sh
 
-.PHONY: run test unit race interop bench bench-dist sim fuzz lint fmt-check vet staticcheck clean
+.PHONY: run test unit race interop interop-otp27 bench bench-dist sim fuzz lint fmt-check vet staticcheck clean
 
 ## run: a local demo cluster on loopback (Ctrl-C to stop)
 run:
@@ -49,6 +54,12 @@ race:
 ## interop: tests against a real Erlang/OTP VM (skip with one line without erl)
 interop:
 	$(GO) test -race -count=1 -v ./interop/...
+
+## interop-otp27: the tests that start erl again, against OTP 27 from a
+## Debian trixie root (scripts/otp_root.sh: needs root and the Debian mirror)
+interop-otp27:
+	scripts/otp_root.sh $(OTP27_DIR) trixie
+	PATH="$(abspath $(OTP27_DIR))/bin:$$PATH" BARRELGO_EXPECT_OTP=27 $(GO) test -race -count=1 $(ERL_PKGS)
 
 ## bench: Go benchmarks of every package, then $(BENCH_OTP) if set
 bench:
