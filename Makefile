@@ -59,7 +59,7 @@ interop:
 ## Debian trixie root (scripts/otp_root.sh: needs root and the Debian mirror)
 interop-otp27:
 	scripts/otp_root.sh $(OTP27_DIR) trixie
-	PATH="$(abspath $(OTP27_DIR))/bin:$$PATH" BARRELGO_EXPECT_OTP=27 $(GO) test -race -count=1 $(ERL_PKGS)
+	PATH="$(abspath $(OTP27_DIR))/bin:$$PATH" INTEROP_EXPECT_OTP=27 $(GO) test -race -count=1 $(ERL_PKGS)
 
 ## bench: Go benchmarks of every package, then $(BENCH_OTP) if set
 bench:

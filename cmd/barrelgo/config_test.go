@@ -111,6 +111,15 @@ shuffle_period = 15000
 	}
 }
 
+// field reads a setting for a failure message, which may follow a load
+// that failed and returned no config.
+func field(c *fileConfig, get func(*fileConfig) string) string {
+	if c == nil {
+		return "(no config)"
+	}
+	return get(c)
+}
+
 func TestConfigCookieSources(t *testing.T) {
 	t.Setenv("ERLANG_COOKIE", "")
 	t.Setenv("HOME", t.TempDir())
@@ -120,17 +129,17 @@ func TestConfigCookieSources(t *testing.T) {
 	}
 	c, err := loadConfig(writeConfig(t, `cookie_file = "`+cf+`"`), nil)
 	if err != nil || c.Cookie != "from-cookie-file" {
-		t.Fatalf("cookie_file: %v %q", err, c.Cookie)
+		t.Fatalf("cookie_file: %v %q", err, field(c, func(c *fileConfig) string { return c.Cookie }))
 	}
 	// barrel_p2p's dist_cookie is the same setting.
 	c, err = loadConfig(writeConfig(t, "proto = \"quic\"\n[quic]\ndist_cookie = \"dc\""), nil)
 	if err != nil || c.Cookie != "dc" {
-		t.Fatalf("dist_cookie: %v %q", err, c.Cookie)
+		t.Fatalf("dist_cookie: %v %q", err, field(c, func(c *fileConfig) string { return c.Cookie }))
 	}
 	// A quic node without one gets barrel_p2p's default, as barrel_p2p does.
 	c, err = loadConfig(writeConfig(t, `proto = "quic"`), nil)
 	if err != nil || c.Cookie != "barrel_p2p" {
-		t.Fatalf("quic default: %v %q", err, c.Cookie)
+		t.Fatalf("quic default: %v %q", err, field(c, func(c *fileConfig) string { return c.Cookie }))
 	}
 	// A tcp node without one loads, but cannot start.
 	c, err = loadConfig("", nil)
@@ -142,7 +151,7 @@ func TestConfigCookieSources(t *testing.T) {
 	}
 	t.Setenv("ERLANG_COOKIE", "erl")
 	if c, err = loadConfig("", nil); err != nil || c.Cookie != "erl" {
-		t.Fatalf("ERLANG_COOKIE: %v %q", err, c.Cookie)
+		t.Fatalf("ERLANG_COOKIE: %v %q", err, field(c, func(c *fileConfig) string { return c.Cookie }))
 	}
 }
 
@@ -228,7 +237,7 @@ contact_nodes = ["seed@127.0.0.1"]
 	}
 	c, err = loadConfig(path, parseFlags(t, true, "-name", "me@127.0.0.1"))
 	if err != nil || c.Name != "me@127.0.0.1" {
-		t.Fatalf("client -name: %v %s", err, c.Name)
+		t.Fatalf("client -name: %v %s", err, field(c, func(c *fileConfig) string { return c.Name }))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +20,13 @@ func TestMain(m *testing.M) {
 	// In-process nodes generate certificates, which logs through the
 	// default logger.
 	slog.SetDefault(discardLogger())
+	// BARRELGO_* variables are configuration, read strictly: one set in
+	// the developer's shell would change or fail the tests' nodes.
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "BARRELGO_") {
+			os.Unsetenv(k)
+		}
+	}
 	goleak.VerifyTestMain(m)
 }
 

@@ -190,8 +190,8 @@ func TestOTPRelease(t *testing.T) {
 	}
 	// make interop-otp27 says which release its PATH must give, so a
 	// wrong PATH fails instead of testing the system's OTP once more.
-	if want := os.Getenv("BARRELGO_EXPECT_OTP"); want != "" && rel != want {
-		t.Fatalf("erl on PATH is OTP %s, BARRELGO_EXPECT_OTP wants %s", rel, want)
+	if want := os.Getenv("INTEROP_EXPECT_OTP"); want != "" && rel != want {
+		t.Fatalf("erl on PATH is OTP %s, INTEROP_EXPECT_OTP wants %s", rel, want)
 	}
 	t.Logf("OTP %s", rel)
 }
