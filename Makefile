@@ -20,10 +20,13 @@ ALL_PKGS = $(shell $(GO) list -e ./...)
 RACE_PKGS = $(shell $(GO) list -e ./... | grep -E '^$(MODULE)/($(CORE))(/|$$)' || true)
 UNIT_PKGS = $(shell $(GO) list -e ./... | grep -v '^$(MODULE)/interop\(/\|$$\)' || true)
 
-# interop-otp27: where scripts/otp_root.sh keeps its Debian trixie root
-# (OTP 27), and the packages whose tests start erl, erlc or epmd.
-OTP27_DIR ?= /var/tmp/barrelgo-otp27
-ERL_PKGS = ./interop/... ./examples/... ./cmd/barrelgo/ ./epmd/
+# interop-otp: the Debian release whose erlang-nox the erl suites run
+# against again (trixie: OTP 27; sid had OTP 29 on 2026-11-26), where
+# scripts/otp_root.sh keeps its root, and the packages whose tests start
+# erl, erlc or epmd.
+OTP_SUITE ?= trixie
+OTP_DIR ?= /var/tmp/barrelgo-otp-$(OTP_SUITE)
+ERL_PKGS = ./etf/ ./epmd/ ./handshake/ ./protodist/auth/ ./protodist/certs/ ./interop/... ./examples/... ./cmd/barrelgo/
 
 # Fuzzing: every Fuzz* target of every package, one `go test -fuzz` each
 # (Go fuzzes a single target per invocation), FUZZTIME apiece.
@@ -33,7 +36,7 @@ FUZZTIME ?= 10s
 # workloads on OTP for comparison (e.g. interop/bench_otp.sh). Empty: skipped.
 BENCH_OTP ?= ./scripts/bench_otp_etf.sh
 
-.PHONY: run test unit race interop interop-otp27 bench bench-dist sim fuzz lint fmt-check vet staticcheck clean
+.PHONY: run test unit race interop interop-otp bench bench-dist sim fuzz lint fmt-check vet staticcheck clean
 
 ## run: a local demo cluster on loopback (Ctrl-C to stop)
 run:
@@ -55,11 +58,11 @@ race:
 interop:
 	$(GO) test -race -count=1 -v ./interop/...
 
-## interop-otp27: the tests that start erl again, against OTP 27 from a
-## Debian trixie root (scripts/otp_root.sh: needs root and the Debian mirror)
-interop-otp27:
-	scripts/otp_root.sh $(OTP27_DIR) trixie
-	PATH="$(abspath $(OTP27_DIR))/bin:$$PATH" INTEROP_EXPECT_OTP=27 $(GO) test -race -count=1 $(ERL_PKGS)
+## interop-otp: the tests that start erl again, against the OTP of Debian
+## $(OTP_SUITE) in a root of its own (scripts/otp_root.sh: root and the mirror)
+interop-otp:
+	rel=$$(scripts/otp_root.sh $(OTP_DIR) $(OTP_SUITE)); \
+	PATH="$(abspath $(OTP_DIR))/bin:$$PATH" INTEROP_EXPECT_OTP=$$rel $(GO) test -race -count=1 $(ERL_PKGS)
 
 ## bench: Go benchmarks of every package, then $(BENCH_OTP) if set
 bench:

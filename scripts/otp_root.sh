@@ -6,6 +6,9 @@
 #   scripts/otp_root.sh DIR [SUITE]     # SUITE trixie (default): OTP 27
 #   PATH=DIR/bin:$PATH go test ./interop/...
 #
+# It prints the OTP release (e.g. 27) on standard output, and what it does
+# on standard error.
+#
 # DIR/root is the Debian root (debootstrap, minbase plus erlang-nox), DIR/bin
 # the wrappers. A wrapper enters a private mount namespace, binds this
 # machine's /proc, /dev, /sys, /tmp and the project into the root at the
@@ -66,3 +69,4 @@ done
 release=$("$dir/bin/erl" -noshell -eval 'io:put_chars(erlang:system_info(otp_release)), halt().') ||
 	cannot "the erl of $root does not start"
 echo "otp_root: OTP $release from Debian $suite: PATH=$dir/bin:\$PATH" >&2
+echo "$release"

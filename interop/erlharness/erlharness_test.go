@@ -188,7 +188,7 @@ func TestOTPRelease(t *testing.T) {
 	if rel == "" || strings.Trim(rel, "0123456789") != "" {
 		t.Fatalf("OTPRelease() = %q, want digits", rel)
 	}
-	// make interop-otp27 says which release its PATH must give, so a
+	// make interop-otp says which release its PATH must give, so a
 	// wrong PATH fails instead of testing the system's OTP once more.
 	if want := os.Getenv("INTEROP_EXPECT_OTP"); want != "" && rel != want {
 		t.Fatalf("erl on PATH is OTP %s, INTEROP_EXPECT_OTP wants %s", rel, want)

@@ -179,7 +179,7 @@ echo() ->
 same() ->
     receive
         {From, Bin, T} when is_pid(From), is_binary(Bin) ->
-            From ! {same, (catch binary_to_term(Bin)) =:= T};
+            From ! {same, try binary_to_term(Bin) =:= T catch error:_ -> false end};
         _ -> ok
     end,
     same().
@@ -277,12 +277,21 @@ dist_debug() ->
          Qs = element(10, S),
          Conn = element(2, S),
          {P, Name, maps:map(fun(_, Q) -> queue:len(Q) end, Qs),
-          catch quic:get_send_queue_info(Conn),
-          catch quic:get_stats(Conn),
-          catch loss_summary(Conn)}
+          caught(fun() -> quic:get_send_queue_info(Conn) end),
+          caught(fun() -> quic:get_stats(Conn) end),
+          caught(fun() -> loss_summary(Conn) end)}
      end
      || P <- processes(),
         proc_lib:translate_initial_call(P) =:= {quic_dist_controller, init, 1}].
+
+%% What the old catch expression gave, which OTP 29 deprecates.
+caught(F) ->
+    try F()
+    catch
+        throw:V -> V;
+        exit:R -> {'EXIT', R};
+        error:R:St -> {'EXIT', {R, St}}
+    end.
 
 loss_summary(Conn) ->
     {_, CS} = sys:get_state(Conn, 5000),

@@ -38,7 +38,12 @@ gs_loop() ->
 
 ping(Node) -> net_adm:ping(Node).
 nodes() -> erlang:nodes([visible, hidden]).
-call(Node, Name, Req) -> catch gen_server:call({Name, Node}, Req, 5000).
+%% {'EXIT', Reason} when the call exits, as the old catch expression gave
+%% (deprecated since OTP 29).
+call(Node, Name, Req) ->
+    try gen_server:call({Name, Node}, Req, 5000)
+    catch exit:Reason -> {'EXIT', Reason}
+    end.
 cast(Node, Name, Req) -> gen_server:cast({Name, Node}, Req).
 %% rpc/4's result is wrapped: the Go side calls this through rpc itself,
 %% and a bare {badrpc, _} would read as the outer call failing.
