@@ -11,26 +11,9 @@ import (
 	"time"
 
 	"github.com/barrelgo/barrelgo/etf"
+
+	"github.com/barrelgo/barrelgo/internal/syncbuf"
 )
-
-// lockedBuffer is an io.Writer the test reads after the writer goroutine
-// has ended.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return bytes.Clone(l.b.Bytes())
-}
 
 // writtenFrames splits a written stream into its frames.
 func writtenFrames(t *testing.T, b []byte) [][]byte {
@@ -53,7 +36,7 @@ func writtenFrames(t *testing.T, b []byte) [][]byte {
 func TestFrameWriterOrderAndContent(t *testing.T) {
 	for _, copyLimit := range []int{0, -1} {
 		t.Run(fmt.Sprint("copyLimit=", copyLimit), func(t *testing.T) {
-			var out lockedBuffer
+			var out syncbuf.Buffer
 			fw := NewFrameWriter(&out, FrameWriterOptions{CopyLimit: copyLimit, MaxQueued: 8 << 10})
 			const writers, msgs = 4, 300
 			var wg sync.WaitGroup
@@ -80,7 +63,7 @@ func TestFrameWriterOrderAndContent(t *testing.T) {
 			wg.Wait()
 			fw.Close(time.Minute)
 			fw.Wait()
-			frames := writtenFrames(t, out.bytes())
+			frames := writtenFrames(t, out.Bytes())
 			if len(frames) != 2*writers*msgs {
 				t.Fatalf("%d frames written, want %d", len(frames), 2*writers*msgs)
 			}
@@ -164,7 +147,7 @@ func TestFrameWriterClose(t *testing.T) {
 		t.Errorf("WriteFrames after Close: %v", err)
 	}
 
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	fw := NewFrameWriter(&out, FrameWriterOptions{})
 	for i := range 100 {
 		if err := fw.WriteFrames([][]byte{{byte(i)}}); err != nil {
@@ -173,7 +156,7 @@ func TestFrameWriterClose(t *testing.T) {
 	}
 	fw.Close(time.Minute)
 	fw.Wait()
-	if got := writtenFrames(t, out.bytes()); len(got) != 100 {
+	if got := writtenFrames(t, out.Bytes()); len(got) != 100 {
 		t.Errorf("%d frames written before Close returned, want all 100", len(got))
 	}
 	fw.Close(0) // idempotent
@@ -185,7 +168,7 @@ type gateWriter struct {
 	entered chan struct{}
 	mu      sync.Mutex
 	gate    chan struct{}
-	lockedBuffer
+	syncbuf.Buffer
 }
 
 func (g *gateWriter) Write(p []byte) (int, error) {
@@ -197,7 +180,7 @@ func (g *gateWriter) Write(p []byte) (int, error) {
 	default:
 	}
 	<-gate
-	return g.lockedBuffer.Write(p)
+	return g.Buffer.Write(p)
 }
 
 // open lets the writes waiting now through; later ones wait again.
@@ -253,7 +236,7 @@ func TestFrameWriterRecycle(t *testing.T) {
 	}
 	w.Close(0)
 	w.Wait()
-	got := g.bytes()
+	got := g.Bytes()
 	want := append(binary.BigEndian.AppendUint32(nil, 4), small...)
 	want = append(binary.BigEndian.AppendUint32(want, 50), big[:50]...)
 	want = append(binary.BigEndian.AppendUint32(want, 50), big[50:]...)

@@ -1,15 +1,15 @@
 package epmd
 
 import (
-	"bytes"
 	"net"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/barrelgo/barrelgo/internal/syncbuf"
 )
 
 func needErl(t *testing.T) string {
@@ -21,24 +21,6 @@ func needErl(t *testing.T) string {
 	return p
 }
 
-// syncBuffer collects a child's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startErl runs erl with ERL_EPMD_PORT pointing at epmdPort, in its own
 // process group so that cleanup reaches beam and its helpers.
 func startErl(t *testing.T, epmdPort int, args ...string) *erlProc {
@@ -46,7 +28,7 @@ func startErl(t *testing.T, epmdPort int, args ...string) *erlProc {
 	cmd := exec.Command(needErl(t), args...)
 	cmd.Env = append(cmd.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(epmdPort))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start erl: %v", err)
@@ -64,7 +46,7 @@ func startErl(t *testing.T, epmdPort int, args ...string) *erlProc {
 }
 
 type erlProc struct {
-	out  *syncBuffer
+	out  *syncbuf.Buffer
 	done chan struct{}
 	err  error // valid once done is closed
 }

@@ -1,7 +1,6 @@
 package handshake
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -14,32 +13,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/barrelgo/barrelgo/internal/syncbuf"
 )
 
 // Interop with a real Erlang node over TCP (inet_tcp_dist).
 
-// syncBuffer collects a child's output for polling.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) waitFor(t *testing.T, substr string, timeout time.Duration) {
+func waitFor(t *testing.T, b *syncbuf.Buffer, substr string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !strings.Contains(b.String(), substr) {
@@ -61,9 +43,9 @@ func freePort(t *testing.T) int {
 }
 
 // startChild runs a process that is killed when the test ends.
-func startChild(t *testing.T, env []string, name string, args ...string) *syncBuffer {
+func startChild(t *testing.T, env []string, name string, args ...string) *syncbuf.Buffer {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = out, out
@@ -135,7 +117,7 @@ func TestErlAccepts(t *testing.T) {
 		(fun L() -> receive M -> io:format("~w~n", [M]) end, L() end)().`
 	out := startChild(t, env, "erl", erlArgs(erlName, eval,
 		"-kernel", "inet_dist_listen_min", strconv.Itoa(port), "inet_dist_listen_max", strconv.Itoa(port))...)
-	out.waitFor(t, "ready", 30*time.Second)
+	waitFor(t, out, "ready", 30*time.Second)
 
 	dial := func(cfg Config) (*Result, error) {
 		conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
@@ -172,7 +154,7 @@ func TestErlAccepts(t *testing.T) {
 		if hidden {
 			typ = "hidden"
 		}
-		out.waitFor(t, fmt.Sprintf("{nodeup,'%s',[{node_type,%s}]}", name, typ), 10*time.Second)
+		waitFor(t, out, fmt.Sprintf("{nodeup,'%s',[{node_type,%s}]}", name, typ), 10*time.Second)
 	}
 
 	_, err := dial(Config{Name: uniqueName("go"), Cookie: "wrong", Creation: 1})
@@ -220,7 +202,7 @@ func TestErlDials(t *testing.T) {
 		if res.PeerName != erlName || res.Hidden != hidden || res.Status != StatusOK || !res.OTP26Compatible {
 			t.Errorf("hidden=%v: result %+v", hidden, res)
 		}
-		out.waitFor(t, "connect true", 10*time.Second)
+		waitFor(t, out, "connect true", 10*time.Second)
 		conn.Close()
 	}
 }

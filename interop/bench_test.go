@@ -36,6 +36,7 @@ import (
 
 	"github.com/barrelgo/barrelgo/epmd"
 	"github.com/barrelgo/barrelgo/etf"
+	"github.com/barrelgo/barrelgo/internal/syncbuf"
 	"github.com/barrelgo/barrelgo/interop/erlharness"
 	"github.com/barrelgo/barrelgo/node"
 	"github.com/barrelgo/barrelgo/protodist"
@@ -98,7 +99,7 @@ func benchErl(b *testing.B, epmdPort int, ebin string) etf.Atom {
 	cmd := exec.Command("erl", "-name", alive+"@127.0.0.1", "-setcookie", testCookie, "-noshell", "-noinput",
 		"-pa", ebin, "-s", "dist_bench", "start")
 	cmd.Env = append(os.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(epmdPort), "ERL_CRASH_DUMP_SECONDS=0")
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

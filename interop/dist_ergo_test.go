@@ -19,6 +19,7 @@ import (
 
 	"github.com/barrelgo/barrelgo/etf"
 	"github.com/barrelgo/barrelgo/handshake"
+	"github.com/barrelgo/barrelgo/internal/syncbuf"
 )
 
 // TestDistErgoPeer puts ergo v1.999.224 nodes (a second, independent Go
@@ -35,7 +36,7 @@ import (
 func TestDistErgoPeer(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(os.Stderr, logs), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	gn := c.startGoLog(fmt.Sprintf("go%d", rand.IntN(1e6)), log)
 

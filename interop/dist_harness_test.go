@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -19,6 +18,8 @@ import (
 	"github.com/barrelgo/barrelgo/etf"
 	"github.com/barrelgo/barrelgo/interop/erlharness"
 	"github.com/barrelgo/barrelgo/node"
+
+	"github.com/barrelgo/barrelgo/internal/syncbuf"
 )
 
 const testCookie = "interop_cookie"
@@ -95,27 +96,8 @@ func (c *cluster) tryStartGo(alive string, log *slog.Logger) (*node.Node, error)
 type erlNode struct {
 	name etf.Atom
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *syncbuf.Buffer
 	once sync.Once
-}
-
-// syncBuffer is the VM's output, written by exec's copier goroutine and read
-// by the test when it fails.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func (c *cluster) startErl(extra ...string) *erlNode {
@@ -125,7 +107,7 @@ func (c *cluster) startErl(extra ...string) *erlNode {
 		"-pa", c.ebin, "-s", "dist_probe", "start"}, extra...)
 	cmd := exec.Command("erl", args...)
 	cmd.Env = append(os.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(c.epmdPort), "ERL_CRASH_DUMP_SECONDS=0")
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -14,32 +14,16 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/barrelgo/barrelgo/internal/syncbuf"
 )
-
-// syncBuffer is an io.Writer safe for a command's goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // startNodeCommand runs `barrelgo node args...` until the test ends and
 // returns its stdout and a function that stops it and returns its error.
-func startNodeCommand(t *testing.T, args ...string) (*syncBuffer, func() error) {
+func startNodeCommand(t *testing.T, args ...string) (*syncbuf.Buffer, func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out, errb := &syncBuffer{}, &syncBuffer{}
+	out, errb := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, append([]string{"node"}, args...), out, errb) }()
 	var once sync.Once
