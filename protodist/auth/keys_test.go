@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/barrelgo/barrelgo/protodist/auth/securefile"
+
+	"github.com/barrelgo/barrelgo/internal/syncbuf"
 )
 
 // writeErlangKeyDir lays out an auth_key_dir exactly as barrel_p2p leaves
@@ -258,25 +260,8 @@ func TestEnsureKeepsSurvivingSeed(t *testing.T) {
 	}
 }
 
-// logBuffer captures log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(b)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
+// bufferLogger logs text lines into b.
+func bufferLogger(b *syncbuf.Buffer) *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
 
 func TestOpenPinsFilters(t *testing.T) {
 	dir := t.TempDir()
@@ -296,8 +281,8 @@ func TestOpenPinsFilters(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var logs logBuffer
-	p, err := OpenPins(dir, logs.logger())
+	var logs syncbuf.Buffer
+	p, err := OpenPins(dir, bufferLogger(&logs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,8 +306,8 @@ func TestOpenPinsFilters(t *testing.T) {
 
 func TestPinsAPI(t *testing.T) {
 	dir := t.TempDir()
-	var logs logBuffer
-	p, err := OpenPins(dir, logs.logger())
+	var logs syncbuf.Buffer
+	p, err := OpenPins(dir, bufferLogger(&logs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,9 +399,9 @@ func TestPinsConcurrentTOFU(t *testing.T) {
 
 func TestRotateIdentity(t *testing.T) {
 	dir := t.TempDir()
-	var logs logBuffer
+	var logs syncbuf.Buffer
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	opts := RotateOptions{Logger: logs.logger(), Now: func() time.Time { return now }}
+	opts := RotateOptions{Logger: bufferLogger(&logs), Now: func() time.Time { return now }}
 
 	// Fresh directory: nothing to back up.
 	info, err := RotateIdentity(dir, opts)
