@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/barrelgo/barrelgo/etf"
-
 	"github.com/barrelgo/barrelgo/internal/syncbuf"
 )
 

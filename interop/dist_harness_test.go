@@ -16,10 +16,9 @@ import (
 
 	"github.com/barrelgo/barrelgo/epmd"
 	"github.com/barrelgo/barrelgo/etf"
+	"github.com/barrelgo/barrelgo/internal/syncbuf"
 	"github.com/barrelgo/barrelgo/interop/erlharness"
 	"github.com/barrelgo/barrelgo/node"
-
-	"github.com/barrelgo/barrelgo/internal/syncbuf"
 )
 
 const testCookie = "interop_cookie"

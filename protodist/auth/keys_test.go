@@ -16,9 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/barrelgo/barrelgo/protodist/auth/securefile"
-
 	"github.com/barrelgo/barrelgo/internal/syncbuf"
+	"github.com/barrelgo/barrelgo/protodist/auth/securefile"
 )
 
 // writeErlangKeyDir lays out an auth_key_dir exactly as barrel_p2p leaves
