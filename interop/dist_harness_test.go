@@ -104,22 +104,29 @@ func (c *cluster) startErl(extra ...string) *erlNode {
 	alive := fmt.Sprintf("erl%d", rand.IntN(1e6))
 	args := append([]string{"-name", alive + "@127.0.0.1", "-setcookie", testCookie, "-noshell", "-noinput",
 		"-pa", c.ebin, "-s", "dist_probe", "start"}, extra...)
-	cmd := exec.Command("erl", args...)
+	return c.startVM(alive, "erl", args, "dist_probe ready")
+}
+
+// startVM runs a BEAM VM (erl, or elixir, which execs it) that registers
+// alive with the cluster's EPMD, and waits until it has printed ready.
+func (c *cluster) startVM(alive, command string, args []string, ready string) *erlNode {
+	c.t.Helper()
+	cmd := exec.Command(command, args...)
 	cmd.Env = append(os.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(c.epmdPort), "ERL_CRASH_DUMP_SECONDS=0")
 	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		c.t.Fatalf("start erl: %v", err)
+		c.t.Fatalf("start %s: %v", command, err)
 	}
 	e := &erlNode{name: etf.Atom(alive + "@127.0.0.1"), cmd: cmd, out: out}
 	c.t.Cleanup(func() {
 		e.kill()
 		if c.t.Failed() {
-			c.t.Logf("erl %s output:\n%s", e.name, out.String())
+			c.t.Logf("%s %s output:\n%s", command, e.name, out.String())
 		}
 	})
-	// Wait until dist_probe:start has run (its names exist) and the node is
+	// Wait until the probe has run (its names exist) and the node is
 	// registered with EPMD (distribution is up).
 	cl := epmd.NewClient("127.0.0.1:" + strconv.Itoa(c.epmdPort))
 	deadline := time.Now().Add(20 * time.Second)
@@ -127,11 +134,11 @@ func (c *cluster) startErl(extra ...string) *erlNode {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_, err := cl.PortPlease(ctx, alive)
 		cancel()
-		if err == nil && strings.Contains(out.String(), "dist_probe ready") {
+		if err == nil && strings.Contains(out.String(), ready) {
 			return e
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("erl %s never got ready (epmd: %v)\n%s", alive, err, out.String())
+			c.t.Fatalf("%s %s never got ready (epmd: %v)\n%s", command, alive, err, out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

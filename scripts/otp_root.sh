@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Makes a Debian root with the Erlang/OTP of a newer Debian release, and
-# wrappers that run its erl, erlc, epmd and escript as if they were
-# installed here, so the interop suites can run against that OTP:
+# Makes a Debian root with the Erlang/OTP and Elixir of a newer Debian
+# release, and wrappers that run its erl, erlc, epmd, escript and elixir as
+# if they were installed here, so the interop suites can run against them:
 #
 #   scripts/otp_root.sh DIR [SUITE]     # SUITE trixie (default): OTP 27
 #   PATH=DIR/bin:$PATH go test ./interop/...
@@ -9,7 +9,8 @@
 # It prints the OTP release (e.g. 27) on standard output, and what it does
 # on standard error.
 #
-# DIR/root is the Debian root (debootstrap, minbase plus erlang-nox), DIR/bin
+# DIR/root is the Debian root (debootstrap, minbase plus erlang-nox and
+# elixir), DIR/bin
 # the wrappers. A wrapper enters a private mount namespace, binds this
 # machine's /proc, /dev, /sys, /tmp and the project into the root at the
 # same paths (the tests hand erl files under both), and chroots there. The
@@ -28,6 +29,7 @@ suite=${2:-trixie}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 project=$(cd "$(dirname "$0")/.." && pwd)
 root=$dir/root
+pkgs=erlang-nox,elixir
 
 cannot() { echo "otp_root: $*" >&2; exit 2; }
 
@@ -40,18 +42,18 @@ fi
 unshare --mount --propagation private true 2>/dev/null ||
 	cannot "mount namespaces are not allowed here (unshare --mount failed)"
 
-if [ ! -e "$dir/.complete-$suite" ]; then
+if [ ! -e "$dir/.complete-$suite-$pkgs" ]; then
 	# Never mounted outside a wrapper's namespace: safe to remove.
 	rm -rf "$root"
 	mkdir -p "$dir"
-	echo "otp_root: debootstrap $suite with erlang-nox into $root (log: $dir/debootstrap.log)" >&2
-	debootstrap --variant=minbase --include=erlang-nox "$suite" "$root" "$mirror" >"$dir/debootstrap.log" 2>&1 ||
+	echo "otp_root: debootstrap $suite with $pkgs into $root (log: $dir/debootstrap.log)" >&2
+	debootstrap --variant=minbase --include="$pkgs" "$suite" "$root" "$mirror" >"$dir/debootstrap.log" 2>&1 ||
 		cannot "debootstrap $suite from $mirror failed; see $dir/debootstrap.log"
-	touch "$dir/.complete-$suite"
+	touch "$dir/.complete-$suite-$pkgs"
 fi
 
 mkdir -p "$dir/bin"
-for tool in erl erlc epmd escript; do
+for tool in erl erlc epmd escript elixir; do
 	cat >"$dir/bin/$tool" <<EOF
 #!/bin/sh
 # $tool of $root (made by scripts/otp_root.sh): see there.
