@@ -167,18 +167,31 @@ func ParseControl(t etf.Term) (*Control, error) {
 // escape (errors print a copy), so a caller may pass elements it holds
 // on its stack.
 func parseControl(tup etf.Tuple) (*Control, error) {
+	c := new(Control)
+	if err := parseControlInto(c, tup); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// parseControlInto is parseControl into c, which the caller may allocate
+// with something else (the decoder puts it beside its Message).
+func parseControlInto(c *Control, tup etf.Tuple) error {
 	format := func() string { return etf.Format(slices.Clone(tup)) }
 	opv, ok := tup[0].(int64)
 	if !ok {
-		return nil, fmt.Errorf("dist: control message op is not an integer: %s", format())
+		return fmt.Errorf("dist: control message op is not an integer: %s", format())
 	}
-	c := &Control{Op: Op(opv)}
-	bad := func(what string) (*Control, error) {
-		return nil, fmt.Errorf("dist: malformed %v control message (%s): %s", c.Op, what, format())
+	*c = Control{Op: Op(opv)}
+	bad := func(what string) error {
+		return fmt.Errorf("dist: malformed %v control message (%s): %s", c.Op, what, format())
 	}
-	want, known := controlArity[c.Op]
-	if !known {
-		return nil, fmt.Errorf("dist: unknown control op %d: %s", opv, format())
+	want := 0
+	if c.Op >= 0 && int(c.Op) < len(controlArity) {
+		want = controlArity[c.Op]
+	}
+	if want == 0 {
+		return fmt.Errorf("dist: unknown control op %d: %s", opv, format())
 	}
 	if len(tup) != want {
 		return bad(fmt.Sprintf("arity %d, want %d", len(tup), want))
@@ -303,11 +316,12 @@ func parseControl(tup etf.Tuple) (*Control, error) {
 		}
 		c.From, c.To = f, to
 	}
-	return c, nil
+	return nil
 }
 
-// controlArity is the tuple size of each op ParseControl accepts.
-var controlArity = map[Op]int{
+// controlArity is the tuple size of each op ParseControl accepts (0 for
+// the others): an array, since every message looks its op up.
+var controlArity = [...]int{
 	OpLink: 3, OpSend: 3, OpExit: 4, OpUnlink: 3, OpRegSend: 4, OpGroupLeader: 3, OpExit2: 4,
 	OpSendTT: 4, OpExitTT: 5, OpRegSendTT: 5, OpExit2TT: 5, OpMonitorP: 4, OpDemonitorP: 4,
 	OpMonitorPExit: 5, OpSendSender: 3, OpSendSenderTT: 4, OpPayloadExit: 3, OpPayloadExitTT: 4,

@@ -166,8 +166,9 @@ type Decoder struct {
 	filled [cacheSize]bool
 	seqs   map[uint64]*pending
 	total  int // bytes buffered in pending sequences
-	// opts is reused by every decode (one per message escaped to the heap).
-	opts etf.DecodeOptions
+	// opts is reused by every decode (one per message escaped to the heap),
+	// elemOpts by the control message's elements, one level deeper.
+	opts, elemOpts etf.DecodeOptions
 	// genericControl turns off the control fast path (tests compare both).
 	genericControl bool
 	// placed is how many bytes of the next frame Place had the carrier
@@ -245,6 +246,12 @@ const (
 	smallTupleExt   = 104
 	maxControlArity = 7
 )
+
+// decodedMessage is what the decoder allocates for a message.
+type decodedMessage struct {
+	m Message
+	c Control
+}
 
 // Message is one decoded distribution message.
 type Message struct {
@@ -465,6 +472,7 @@ func (d *Decoder) decodeBodyOpts(b []byte, refs []etf.Atom, versioned, owned boo
 		return etf.DecodeNext(b, opts)
 	}
 	var c *Control
+	var m *Message
 	var n int
 	depth := d.Limits.MaxDepth
 	if depth <= 0 {
@@ -476,31 +484,35 @@ func (d *Decoder) decodeBodyOpts(b []byte, refs []etf.Atom, versioned, owned boo
 		// an arena sized for the whole message). Elements sit one level
 		// down, as inside the tuple.
 		var elems [maxControlArity]etf.Term
-		eopts := *opts
-		eopts.MaxDepth = depth - 1
+		d.elemOpts = *opts
+		d.elemOpts.MaxDepth = depth - 1
 		n = 2
 		for i := range int(b[1]) {
-			t, m, err := etf.DecodeNext(b[n:], &eopts)
+			t, m, err := etf.DecodeNext(b[n:], &d.elemOpts)
 			if err != nil {
 				return nil, fmt.Errorf("%w: control message: element %d: %w", ErrProtocol, i+1, err)
 			}
 			elems[i], n = t, n+m
 		}
-		var err error
-		if c, err = parseControl(elems[:b[1]]); err != nil {
+		// The Message and its Control in one allocation.
+		dm := new(decodedMessage)
+		if err := parseControlInto(&dm.c, elems[:b[1]]); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
 		}
+		m = &dm.m
+		m.Control = &dm.c
+		c = m.Control
 	} else {
-		ct, m, err := next(b)
+		ct, k, err := next(b)
 		if err != nil {
 			return nil, fmt.Errorf("%w: control message: %w", ErrProtocol, err)
 		}
 		if c, err = ParseControl(ct); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
 		}
-		n = m
+		n = k
+		m = &Message{Control: c}
 	}
-	m := &Message{Control: c}
 	rest := b[n:]
 	if !c.Op.HasMessage() {
 		if len(rest) != 0 {
