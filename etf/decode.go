@@ -110,11 +110,14 @@ type decoder struct {
 
 var zeroOpts DecodeOptions
 
+// init prepares a zero decoder (every caller declares a fresh one):
+// assigning a whole decoder would clear its 400 bytes a second time, on
+// every term a message is decoded in.
 func (d *decoder) init(b []byte, opts *DecodeOptions) {
 	if opts == nil {
 		opts = &zeroOpts
 	}
-	*d = decoder{b: b, opts: opts, maxDepth: opts.MaxDepth}
+	d.b, d.opts, d.maxDepth = b, opts, opts.MaxDepth
 	if d.maxDepth <= 0 {
 		d.maxDepth = DefaultMaxDepth
 	}
