@@ -46,8 +46,12 @@ type Process struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu       sync.Mutex
-	queue    []etf.Term
+	mu    sync.Mutex
+	queue []etf.Term
+	// qbase is queue's backing array from its start, reused once the
+	// queue drains so a process kept up with does not allocate one per
+	// message.
+	qbase    []etf.Term
 	signal   chan struct{}
 	trapExit bool
 	exited   bool
@@ -158,6 +162,9 @@ func (p *Process) SetTrapExit(on bool) {
 	p.mu.Unlock()
 }
 
+// maxReusedQueue bounds the mailbox array kept for reuse when it drains.
+const maxReusedQueue = 256
+
 // deliver queues a message; it is dropped if the process has exited.
 func (p *Process) deliver(msg etf.Term) {
 	p.mu.Lock()
@@ -165,7 +172,11 @@ func (p *Process) deliver(msg etf.Term) {
 		p.mu.Unlock()
 		return
 	}
+	grows := len(p.queue) == cap(p.queue)
 	p.queue = append(p.queue, msg)
+	if grows {
+		p.qbase = p.queue
+	}
 	p.mu.Unlock()
 	select {
 	case p.signal <- struct{}{}:
@@ -200,7 +211,13 @@ func (p *Process) ReceiveMatch(ctx context.Context, match func(etf.Term) bool) (
 					p.queue = p.queue[:len(p.queue)-1]
 				}
 				if len(p.queue) == 0 {
-					p.queue = p.queue[:0:0] // release the backing array
+					// Every taken slot was cleared, so the array holds
+					// nothing; a large one left by a backlog goes.
+					if cap(p.qbase) <= maxReusedQueue {
+						p.queue = p.qbase[:0]
+					} else {
+						p.queue, p.qbase = nil, nil
+					}
 				}
 				p.mu.Unlock()
 				return m, nil
@@ -655,7 +672,7 @@ func (p *Process) exit(reason etf.Term) {
 	}
 	p.exited = true
 	p.reason = reason
-	p.queue = nil
+	p.queue, p.qbase = nil, nil
 	links := p.links
 	monitors := p.monitors
 	watchers := p.watchers

@@ -152,3 +152,54 @@ func TestSpawnExitReasons(t *testing.T) {
 		})
 	}
 }
+
+// A drained mailbox keeps its array for the next messages (one allocation
+// less per message for a process that keeps up) holding nothing, and
+// order and selective receive work on the reused array; one grown large
+// by a backlog is let go.
+func TestMailboxReuseAfterDrain(t *testing.T) {
+	n := startNode(t, testEPMD(t))
+	ctx := testCtx(t)
+	p := newProc(t, n)
+	send := func(ms ...int64) {
+		t.Helper()
+		for _, m := range ms {
+			if err := n.Send(ctx, p.Pid(), m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send(1, 2, 3)
+	for _, want := range []int64{1, 2, 3} {
+		wantTerm(t, "first batch", recv(t, p, nil), want)
+	}
+	p.mu.Lock()
+	base, q := p.qbase, p.queue
+	p.mu.Unlock()
+	if len(q) != 0 || cap(q) == 0 || &base[:1][0] != &q[:1][0] {
+		t.Fatalf("drained queue: len %d cap %d, want the base array reused", len(q), cap(q))
+	}
+	for i, m := range base[:cap(base)] {
+		if m != nil {
+			t.Fatalf("drained mailbox array still holds %v at %d", m, i)
+		}
+	}
+	send(4, 5, 6)
+	wantTerm(t, "selective on the reused array", recv(t, p, func(m etf.Term) bool { return m.(int64) == 5 }), int64(5))
+	wantTerm(t, "oldest first", recv(t, p, nil), int64(4))
+	wantTerm(t, "then", recv(t, p, nil), int64(6))
+
+	big := make([]int64, maxReusedQueue+1)
+	for i := range big {
+		big[i] = int64(i)
+	}
+	send(big...)
+	for i := range big {
+		wantTerm(t, "backlog", recv(t, p, nil), int64(i))
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.qbase != nil || cap(p.queue) != 0 {
+		t.Fatalf("a backlog's array (cap %d) was kept", cap(p.qbase))
+	}
+}
