@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"slices"
 	"sync"
 	"time"
 )
@@ -22,6 +21,7 @@ type FrameWriter struct {
 	w         io.Writer
 	copyLimit int
 	maxQueued int
+	keepFlat  int // largest flat buffer kept for reuse
 	onError   func(error)
 
 	mu     sync.Mutex
@@ -62,8 +62,10 @@ type FrameWriterOptions struct {
 // ErrWriterClosed is returned by WriteFrames after Close.
 var ErrWriterClosed = errors.New("dist: frame writer closed")
 
-// keepFlat bounds the flat buffer kept for reuse between batches.
-const keepFlat = 256 << 10
+// keepSlack is what the flat buffer kept for reuse may hold beyond
+// MaxQueued: the message that crossed it (small frames and the headers of
+// large ones).
+const keepSlack = 64 << 10
 
 // NewFrameWriter returns a writer for w. Its goroutine starts with the
 // first frame; Close ends it.
@@ -74,7 +76,7 @@ func NewFrameWriter(w io.Writer, opts FrameWriterOptions) *FrameWriter {
 	if opts.MaxQueued <= 0 {
 		opts.MaxQueued = 256 << 10
 	}
-	f := &FrameWriter{w: w, copyLimit: opts.CopyLimit, maxQueued: opts.MaxQueued, onError: opts.OnError,
+	f := &FrameWriter{w: w, copyLimit: opts.CopyLimit, maxQueued: opts.MaxQueued, keepFlat: opts.MaxQueued + keepSlack, onError: opts.OnError,
 		recycle: putBuf, done: make(chan struct{})}
 	f.ready.L = &f.mu
 	f.space.L = &f.mu
@@ -130,7 +132,7 @@ func (f *FrameWriter) queue(frames [][]byte) (held bool, _ error) {
 			need += len(fr)
 		}
 	}
-	f.flat = slices.Grow(f.flat, need)
+	f.flat = f.grow(need)
 	wasEmpty := f.queued == 0
 	for _, fr := range frames {
 		f.flat = binary.BigEndian.AppendUint32(f.flat, uint32(len(fr)))
@@ -147,6 +149,21 @@ func (f *FrameWriter) queue(frames [][]byte) (held bool, _ error) {
 		f.ready.Signal()
 	}
 	return held, nil
+}
+
+// grow makes room for need more bytes in f.flat. Growth stops at
+// keepFlat while the bytes fit there: a buffer doubled past it would not
+// be kept, and a sender outpacing the peer would allocate a new one,
+// doubling up from nothing, every few hundred messages.
+func (f *FrameWriter) grow(need int) []byte {
+	if cap(f.flat)-len(f.flat) >= need {
+		return f.flat
+	}
+	size := max(2*cap(f.flat), len(f.flat)+need, 512)
+	if size > f.keepFlat && len(f.flat)+need <= f.keepFlat {
+		size = f.keepFlat
+	}
+	return append(make([]byte, 0, size), f.flat...)
 }
 
 func (f *FrameWriter) run() {
@@ -198,7 +215,7 @@ func (f *FrameWriter) run() {
 			backing[i] = nil
 		}
 		f.mu.Lock()
-		if f.spare == nil && cap(flat) <= keepFlat {
+		if f.spare == nil && cap(flat) <= f.keepFlat {
 			f.spare = flat[:0]
 		}
 		f.mu.Unlock()

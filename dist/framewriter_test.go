@@ -256,3 +256,65 @@ func TestBufPoolClasses(t *testing.T) {
 		t.Fatalf("sizeHint of a 1 MiB binary message = %d", h)
 	}
 }
+
+// A sender that keeps the queue full while the peer reads slowly fills
+// the flat buffer to about MaxQueued; it must stay small enough to be kept
+// and reused, not be doubled past the limit and dropped after every batch
+// (which cost a new buffer, grown from nothing, every few hundred small
+// messages).
+func TestFrameWriterKeepsFullBuffer(t *testing.T) {
+	g := &gateWriter{entered: make(chan struct{}, 1), gate: make(chan struct{})}
+	w := NewFrameWriter(g, FrameWriterOptions{})
+	frame := bytes.Repeat([]byte{1}, 100)
+	if err := w.WriteFrames([][]byte{frame}); err != nil {
+		t.Fatal(err)
+	}
+	<-g.entered // the writer goroutine holds the first batch at the gate
+	// Fill the queue up to MaxQueued behind it: the flat buffer grows.
+	for {
+		w.mu.Lock()
+		full := w.queued >= w.maxQueued
+		w.mu.Unlock()
+		if full {
+			break
+		}
+		if err := w.WriteFrames([][]byte{frame}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.mu.Lock()
+	grown := cap(w.flat)
+	w.mu.Unlock()
+	if grown > w.keepFlat {
+		t.Fatalf("flat buffer grew to %d bytes, past the %d kept for reuse", grown, w.keepFlat)
+	}
+	close(g.gate) // let every batch through
+	w.Close(time.Minute)
+	w.Wait()
+	if got := len(writtenFrames(t, g.Bytes())); got < 2 {
+		t.Fatalf("%d frames written", got)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if cap(w.spare) != grown && cap(w.flat) != grown {
+		t.Fatalf("the %d-byte buffer was not kept (spare %d, flat %d)", grown, cap(w.spare), cap(w.flat))
+	}
+}
+
+func TestFrameWriterGrow(t *testing.T) {
+	w := NewFrameWriter(io.Discard, FrameWriterOptions{MaxQueued: 1 << 10})
+	keep := w.keepFlat
+	for _, tc := range []struct{ len, cap, need, want int }{
+		{0, 0, 10, 512},                         // a first small message
+		{600, 600, 10, 1200},                    // doubling below the limit
+		{keep - 100, keep - 100, 50, keep},      // doubling would pass the limit: stop there
+		{keep - 10, keep - 10, 50, 2*keep - 20}, // it does not fit under the limit: double
+		{0, 0, keep + 1, keep + 1},              // one message larger than the limit
+		{50, 200, 100, 200},                     // room left: no growth
+	} {
+		w.flat = make([]byte, tc.len, tc.cap)
+		if got := cap(w.grow(tc.need)); got != tc.want {
+			t.Errorf("grow(%d) with len %d cap %d: cap %d, want %d", tc.need, tc.len, tc.cap, got, tc.want)
+		}
+	}
+}
