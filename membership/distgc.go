@@ -24,10 +24,12 @@ type distGC struct {
 	born map[etf.Atom]time.Time
 }
 
+// gcStart tracks the connections already up. A nodeup the subscription
+// queued before this ran (a peer dialing in while the membership starts)
+// was tracked already and keeps its time.
 func (m *Membership) gcStart(now time.Time) {
-	m.gc.born = map[etf.Atom]time.Time{}
 	for _, n := range m.n.Nodes() {
-		m.gc.born[n] = now
+		m.gcTrack(n, now)
 	}
 	if m.cfg.DistGCSweepPeriod > 0 {
 		m.after(m.cfg.DistGCSweepPeriod, gcSweep{})
@@ -37,11 +39,19 @@ func (m *Membership) gcStart(now time.Time) {
 func (m *Membership) gcNodeEvent(now time.Time, ev nodeEvent) {
 	switch ev.Kind {
 	case node.NodeUp:
-		if _, ok := m.gc.born[ev.Node]; !ok {
-			m.gc.born[ev.Node] = now
-		}
+		m.gcTrack(ev.Node, now)
 	case node.NodeDown:
 		delete(m.gc.born, ev.Node)
+	}
+}
+
+// gcTrack starts n's age at now unless it is tracked already.
+func (m *Membership) gcTrack(n etf.Atom, now time.Time) {
+	if m.gc.born == nil {
+		m.gc.born = map[etf.Atom]time.Time{}
+	}
+	if _, ok := m.gc.born[n]; !ok {
+		m.gc.born[n] = now
 	}
 }
 
