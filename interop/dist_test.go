@@ -144,11 +144,10 @@ func TestDistGenServer(t *testing.T) {
 	})
 }
 
-func TestDistRPC(t *testing.T) {
-	t.Parallel()
-	c := newCluster(t)
-	e := c.startErl()
-	c.go1.RegisterFunc("gomod", "add", func(ctx context.Context, args []etf.Term) (etf.Term, error) {
+// registerGoMod gives n the Go functions Erlang and Elixir call over rpc:
+// gomod:add(Integers...) sums them, gomod:fail() returns an error.
+func registerGoMod(n *node.Node) {
+	n.RegisterFunc("gomod", "add", func(ctx context.Context, args []etf.Term) (etf.Term, error) {
 		var sum int64
 		for _, a := range args {
 			i, ok := a.(int64)
@@ -159,9 +158,16 @@ func TestDistRPC(t *testing.T) {
 		}
 		return sum, nil
 	})
-	c.go1.RegisterFunc("gomod", "fail", func(ctx context.Context, args []etf.Term) (etf.Term, error) {
+	n.RegisterFunc("gomod", "fail", func(ctx context.Context, args []etf.Term) (etf.Term, error) {
 		return nil, errors.New("it failed")
 	})
+}
+
+func TestDistRPC(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	e := c.startErl()
+	registerGoMod(c.go1)
 	goErr := etf.Tuple{etf.Atom("go_error"), "it failed"}
 
 	t.Run("Go rpc to Erlang", func(t *testing.T) {

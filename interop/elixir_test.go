@@ -1,8 +1,6 @@
 package interop
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"math/big"
 	"math/rand/v2"
@@ -54,17 +52,7 @@ func TestElixirNode(t *testing.T) {
 	if _, err := c.go1.StartServer("go_echo", echoServer(casts)); err != nil {
 		t.Fatal(err)
 	}
-	c.go1.RegisterFunc("gomod", "add", func(ctx context.Context, args []etf.Term) (etf.Term, error) {
-		if len(args) != 2 {
-			return nil, errors.New("add: want two arguments")
-		}
-		a, ok1 := args[0].(int64)
-		b, ok2 := args[1].(int64)
-		if !ok1 || !ok2 {
-			return nil, errors.New("add: not integers")
-		}
-		return a + b, nil
-	})
+	registerGoMod(c.go1)
 
 	t.Run("GenServer.call Go to Elixir", func(t *testing.T) {
 		req := etf.Tuple{etf.Atom("echo"), etf.List{int64(1), []byte("two"), 3.5}}
