@@ -36,7 +36,6 @@ type liveness struct {
 const refreshEvery = 5
 
 func (m *Membership) livenessStart() {
-	m.live.lastBeat = map[etf.Atom]time.Time{}
 	if m.cfg.HeartbeatPeriod > 0 {
 		m.after(m.cfg.HeartbeatPeriod, heartbeatTick{})
 	}

@@ -178,6 +178,11 @@ func Start(ctx context.Context, n *node.Node, cfg Config) (*Membership, error) {
 	}
 	<-ready
 	m.main = main
+	// The state every handler uses exists before the names and the node
+	// events below can reach the loop: a peer that still counts this node
+	// as a neighbour (a membership restarted on a running node) may send
+	// gossip at once. Timers and the overlay start after them.
+	m.do(m.initState)
 	// Erlang peers send to these names; each forwards into the main loop.
 	for _, name := range registeredNames {
 		if err := m.forwarder(name); err != nil {
@@ -472,4 +477,11 @@ func (m *Membership) Stop() {
 	}
 	m.stopTimers()
 	m.wg.Wait()
+}
+
+// initState makes the maps and state machines the loop's handlers use.
+func (m *Membership) initState() {
+	m.gc.born = map[etf.Atom]time.Time{}
+	m.live.lastBeat = map[etf.Atom]time.Time{}
+	m.initBroadcast()
 }

@@ -30,13 +30,19 @@ type broadcastState struct {
 	lookups  map[uint64]chan registry.RouteResult
 }
 
-func (m *Membership) startBroadcast(now time.Time) {
+// initBroadcast makes the Plumtree and registry state; startBroadcast
+// starts their timers and syncs.
+func (m *Membership) initBroadcast() {
 	b := &m.bc
 	b.pt = plumtree.New(plumtree.Config{Self: m.n.Name()}, nil)
 	b.reg = registry.New(registry.Config{Self: m.n.Name(), RouterPid: m.main.Pid(), MakeRef: m.n.MakeRef})
 	b.tagSubs = map[etf.Term]map[int]func(etf.Atom, etf.Term){}
 	b.monitors = map[etf.Ref]etf.Pid{}
 	b.lookups = map[uint64]chan registry.RouteResult{}
+}
+
+func (m *Membership) startBroadcast(now time.Time) {
+	b := &m.bc
 	m.applyPT(b.pt.Start(now))
 	m.applyReg(b.reg.Start(now, nil))
 }
