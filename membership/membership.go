@@ -479,9 +479,9 @@ func (m *Membership) Stop() {
 	m.wg.Wait()
 }
 
-// initState makes the maps and state machines the loop's handlers use.
+// initState makes the maps and state machines the loop's handlers use
+// (the GC's map is made by its first gcTrack).
 func (m *Membership) initState() {
-	m.gc.born = map[etf.Atom]time.Time{}
 	m.live.lastBeat = map[etf.Atom]time.Time{}
 	m.initBroadcast()
 }
