@@ -207,7 +207,7 @@ func (d *Decoder) Place(head []byte, size int) []byte {
 		if size > maxWhole || size > d.Limits.maxMessage()+64 {
 			return nil
 		}
-		d.whole = make([]byte, size)
+		d.whole = recvBufs.get(size)
 		copy(d.whole, head)
 		return d.whole[len(head):]
 	}
@@ -341,7 +341,7 @@ func (d *Decoder) Decode(frame []byte) (*Message, error) {
 			d.total += extra
 			p.accounted += extra
 		}
-		p.buf = append(make([]byte, 0, p.accounted), data...)
+		p.buf = append(recvBufs.get(p.accounted)[:0], data...)
 		d.seqs[seq] = p
 		return nil, nil
 	case hdrContinue:
