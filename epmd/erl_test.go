@@ -2,6 +2,7 @@ package epmd
 
 import (
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -26,7 +27,8 @@ func needErl(t *testing.T) string {
 func startErl(t *testing.T, epmdPort int, args ...string) *erlProc {
 	t.Helper()
 	cmd := exec.Command(needErl(t), args...)
-	cmd.Env = append(cmd.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(epmdPort))
+	// Never an epmd daemon of erl's own, which would outlive the test.
+	cmd.Env = append(cmd.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(epmdPort), "ERL_FLAGS=-start_epmd false "+os.Getenv("ERL_FLAGS"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out

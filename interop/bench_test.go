@@ -97,7 +97,7 @@ func benchErl(b *testing.B, epmdPort int, ebin string) etf.Atom {
 	b.Helper()
 	alive := "erlb" + strconv.Itoa(rand2.IntN(1e6))
 	cmd := exec.Command("erl", "-name", alive+"@127.0.0.1", "-setcookie", testCookie, "-noshell", "-noinput",
-		"-pa", ebin, "-s", "dist_bench", "start")
+		"-start_epmd", "false", "-pa", ebin, "-s", "dist_bench", "start")
 	cmd.Env = append(os.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(epmdPort), "ERL_CRASH_DUMP_SECONDS=0")
 	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out

@@ -112,7 +112,11 @@ func (c *cluster) startErl(extra ...string) *erlNode {
 func (c *cluster) startVM(alive, command string, args []string, ready string) *erlNode {
 	c.t.Helper()
 	cmd := exec.Command(command, args...)
-	cmd.Env = append(os.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(c.epmdPort), "ERL_CRASH_DUMP_SECONDS=0")
+	// -start_epmd false (through ERL_FLAGS, which elixir passes on too):
+	// a VM booting while the cluster's EPMD is down, as in the restart
+	// scenarios, would otherwise start an epmd daemon that outlives the test.
+	cmd.Env = append(os.Environ(), "ERL_EPMD_PORT="+strconv.Itoa(c.epmdPort), "ERL_CRASH_DUMP_SECONDS=0",
+		"ERL_FLAGS=-start_epmd false "+os.Getenv("ERL_FLAGS"))
 	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -371,7 +371,9 @@ func demoErl(ctx context.Context, out *narrator, a, b *node.Node, epmdAddr strin
 	if err != nil {
 		return fail(err)
 	}
-	cmd := exec.Command(erl, "-name", name, "-setcookie", demoCookie, "-noshell", "-noinput")
+	// The demo's EPMD is the one its nodes use (embedded when none ran);
+	// an epmd daemon of erl's own would outlive the demo.
+	cmd := exec.Command(erl, "-name", name, "-setcookie", demoCookie, "-noshell", "-noinput", "-start_epmd", "false")
 	cmd.Env = append(os.Environ(), "ERL_EPMD_PORT="+port, "ERL_CRASH_DUMP="+filepath.Join(dir, "erl_crash.dump"))
 	var erlOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &erlOut, &erlOut
