@@ -14,12 +14,19 @@ var bufClasses = [...]int{4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 
 
 var bufPools [len(bufClasses)]sync.Pool
 
+// boxes holds empty *[]byte boxes: a pool stores pointers, and boxing a
+// returned buffer afresh cost an allocation per message sent.
+var boxes sync.Pool
+
 // getBuf returns an empty buffer with room for at least n bytes.
 func getBuf(n int) []byte {
 	for i, c := range bufClasses {
 		if n <= c {
 			if p, ok := bufPools[i].Get().(*[]byte); ok {
-				return (*p)[:0]
+				b := (*p)[:0]
+				*p = nil
+				boxes.Put(p)
+				return b
 			}
 			return make([]byte, 0, c)
 		}
@@ -35,8 +42,12 @@ func putBuf(b []byte) {
 	}
 	for i := len(bufClasses) - 1; i >= 0; i-- {
 		if c >= bufClasses[i] {
-			b = b[:0]
-			bufPools[i].Put(&b)
+			p, ok := boxes.Get().(*[]byte)
+			if !ok {
+				p = new([]byte)
+			}
+			*p = b[:0]
+			bufPools[i].Put(p)
 			return
 		}
 	}

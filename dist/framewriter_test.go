@@ -318,3 +318,15 @@ func TestFrameWriterGrow(t *testing.T) {
 		}
 	}
 }
+
+// Recycling an encode buffer allocates nothing once the pools are warm:
+// the box a pool stores the buffer in is recycled too.
+func TestBufPoolNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under the race detector")
+	}
+	putBuf(getBuf(5000))
+	if n := testing.AllocsPerRun(1000, func() { putBuf(getBuf(5000)) }); n != 0 {
+		t.Fatalf("%.2f allocations per get and put, want 0", n)
+	}
+}
