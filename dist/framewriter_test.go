@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/barrelgo/barrelgo/etf"
+	"github.com/barrelgo/barrelgo/internal/raceflag"
 	"github.com/barrelgo/barrelgo/internal/syncbuf"
 )
 
@@ -322,7 +323,7 @@ func TestFrameWriterGrow(t *testing.T) {
 // Recycling an encode buffer allocates nothing once the pools are warm:
 // the box a pool stores the buffer in is recycled too.
 func TestBufPoolNoAllocs(t *testing.T) {
-	if raceEnabled {
+	if raceflag.Enabled {
 		t.Skip("sync.Pool drops items at random under the race detector")
 	}
 	putBuf(getBuf(5000))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/barrelgo/barrelgo/etf"
+	"github.com/barrelgo/barrelgo/internal/raceflag"
 	"github.com/barrelgo/barrelgo/membership/hyparview"
 	"github.com/barrelgo/barrelgo/membership/plumtree"
 	"github.com/barrelgo/barrelgo/membership/registry"
@@ -25,7 +26,7 @@ func nodesFor(t testing.TB, def int) int {
 		}
 		return n
 	}
-	if testing.Short() || raceEnabled {
+	if testing.Short() || raceflag.Enabled {
 		return min(def, 100)
 	}
 	return def
