@@ -536,3 +536,45 @@ func BenchmarkDistGoGo(b *testing.B) {
 		runtime.GC()
 	}
 }
+
+// The Erlang driver's percentiles (from a histogram) agree with Go's
+// nearest rank over the sorted samples to within half a bucket, so the
+// ErlErl, ErlGo and GoErl rows report the same statistic.
+func TestDistBenchPercentiles(t *testing.T) {
+	c := newCluster(t)
+	alive := "erlp" + strconv.Itoa(rand2.IntN(1e6))
+	e := c.startVM(alive, "erl", []string{"-name", alive + "@127.0.0.1", "-setcookie", testCookie,
+		"-noshell", "-noinput", "-pa", c.ebin, "-s", "dist_bench", "start"}, "dist_bench ready")
+	const halfBucket = 125 * time.Nanosecond
+	ps := []int{1, 50, 90, 99, 100}
+	for _, n := range []int{1, 7, 5000} {
+		samples := make([]time.Duration, n)
+		list := make(etf.List, n)
+		for i := range samples {
+			// Mostly tens of microseconds, with a tail into milliseconds.
+			d := time.Duration(20e3 + rand2.ExpFloat64()*30e3)
+			if rand2.IntN(50) == 0 {
+				d += time.Duration(rand2.IntN(5e6))
+			}
+			samples[i], list[i] = d, int64(d)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+		res, err := c.go1.RPC(ctx, e.name, "dist_bench", "percentiles", list, etf.List{int64(1), int64(50), int64(90), int64(99), int64(100)})
+		cancel()
+		if err != nil {
+			t.Fatalf("dist_bench:percentiles: %v", err)
+		}
+		got, ok := res.(etf.List)
+		if !ok || len(got) != len(ps) {
+			t.Fatalf("dist_bench:percentiles = %s", etf.Format(res))
+		}
+		slices.Sort(samples)
+		for i, p := range ps {
+			g, _ := got[i].(int64)
+			want := percentile(samples, p)
+			if d := time.Duration(g) - want; d < -halfBucket || d > halfBucket {
+				t.Errorf("%d samples: p%d = %v from Erlang, %v from Go", n, p, time.Duration(g), want)
+			}
+		}
+	}
+}
