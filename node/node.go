@@ -44,6 +44,11 @@ type Options struct {
 	ListenAddr     string
 	EPMDAddr       string
 	NoEmbeddedEPMD bool
+	// BusyPoll makes the default TCP transport's readers poll a quiet
+	// socket this long before they sleep (dist.TCPOptions.BusyPoll): for
+	// low, steady round-trip latency at a CPU cost. 0, the default, sleeps
+	// at once. docs/troubleshooting.md has measurements.
+	BusyPoll time.Duration
 	// TickTime is net_ticktime (60 s when 0).
 	TickTime time.Duration
 	// HandshakeTimeout bounds connection set-up (net_setuptime, 7 s when 0).
@@ -105,6 +110,9 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	if opts.Cookie == "" {
 		return nil, fmt.Errorf("node: no cookie set for %s", opts.Name)
 	}
+	if opts.BusyPoll < 0 {
+		return nil, fmt.Errorf("node: BusyPoll is %v, want 0 (off) or more", opts.BusyPoll)
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -115,7 +123,8 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		opts.HandshakeTimeout = handshake.DefaultSetupTime
 	}
 	if opts.Transport == nil {
-		opts.Transport = &TCPTransport{ListenAddr: opts.ListenAddr, EPMDAddr: opts.EPMDAddr, NoEmbeddedEPMD: opts.NoEmbeddedEPMD}
+		opts.Transport = &TCPTransport{ListenAddr: opts.ListenAddr, EPMDAddr: opts.EPMDAddr, NoEmbeddedEPMD: opts.NoEmbeddedEPMD,
+			BusyPoll: opts.BusyPoll}
 	}
 	_ = alive
 	_ = host

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/barrelgo/barrelgo/etf"
 )
@@ -15,6 +16,7 @@ func TestStartOptions(t *testing.T) {
 	for _, o := range []Options{
 		{Name: "no_host", Cookie: "c"},
 		{Name: "a@127.0.0.1"},
+		{Name: "a@127.0.0.1", Cookie: "c", BusyPoll: -time.Microsecond},
 	} {
 		if n, err := Start(ctx, o); err == nil {
 			n.Stop()
@@ -256,5 +258,58 @@ func TestMessageStats(t *testing.T) {
 	}
 	if got := n2.Stats(); got.MessagesIn < after2.MessagesIn || got.MessagesOut < after2.MessagesOut {
 		t.Errorf("counts went back after the connection closed: %+v, were %+v", got, after2)
+	}
+}
+
+// BusyPoll reaches the links of the default transport both ways, and
+// nodes that poll talk as others do: many round trips in both directions,
+// with a big message among them.
+func TestBusyPollNodes(t *testing.T) {
+	addr := testEPMD(t)
+	poll := func(o *Options) { o.BusyPoll = 200 * time.Microsecond }
+	n1, n2 := startNode(t, addr, poll), startNode(t, addr, poll)
+	tr := n1.transport.(*TCPTransport)
+	if tr.BusyPoll != 200*time.Microsecond {
+		t.Fatalf("transport BusyPoll = %v", tr.BusyPoll)
+	}
+	l, err := tr.Dial(testCtx(t), n2.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if got := l.(*tcpLink).busyPoll; got != tr.BusyPoll {
+		t.Fatalf("dialed link polls %v", got)
+	}
+
+	echo, err := n2.Spawn(func(p *Process) error {
+		for {
+			m, err := p.Receive(p.Context())
+			if err != nil {
+				return nil
+			}
+			if t, ok := m.(etf.Tuple); ok && len(t) == 2 {
+				if from, ok := t[0].(etf.Pid); ok {
+					p.Send(p.Context(), from, t[1])
+				}
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newProc(t, n1)
+	big := make([]byte, 3<<20)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	for i := range 500 {
+		var msg etf.Term = int64(i)
+		if i == 250 {
+			msg = big
+		}
+		if err := p.Send(testCtx(t), echo.Pid(), etf.Tuple{p.Pid(), msg}); err != nil {
+			t.Fatal(err)
+		}
+		wantTerm(t, "echo", recv(t, p, nil), msg)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/barrelgo/barrelgo/dist"
 	"github.com/barrelgo/barrelgo/epmd"
@@ -29,6 +30,8 @@ type TCPTransport struct {
 	EPMDAddr string
 	// NoEmbeddedEPMD disables starting an embedded EPMD when none runs.
 	NoEmbeddedEPMD bool
+	// BusyPoll is dist.TCPOptions.BusyPoll for every connection.
+	BusyPoll time.Duration
 
 	ln       net.Listener
 	reg      *epmd.Registration
@@ -89,7 +92,7 @@ func (t *TCPTransport) Accept(ctx context.Context) (Link, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tcpLink{Conn: c, TCPFramer: handshake.NewTCPFramer(c), acceptor: true}, nil
+	return &tcpLink{Conn: c, TCPFramer: handshake.NewTCPFramer(c), acceptor: true, busyPoll: t.BusyPoll}, nil
 }
 
 // Dial resolves peer through EPMD and connects.
@@ -113,7 +116,7 @@ func (t *TCPTransport) Dial(ctx context.Context, peer etf.Atom) (Link, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tcpLink{Conn: c, TCPFramer: handshake.NewTCPFramer(c)}, nil
+	return &tcpLink{Conn: c, TCPFramer: handshake.NewTCPFramer(c), busyPoll: t.BusyPoll}, nil
 }
 
 // Close stops listening and unregisters.
@@ -134,10 +137,11 @@ type tcpLink struct {
 	net.Conn
 	*handshake.TCPFramer
 	acceptor bool
+	busyPoll time.Duration
 }
 
 func (l *tcpLink) Established(_ *handshake.Result, limits dist.Limits) (dist.Carrier, error) {
-	return dist.NewTCPCarrier(l.Conn, limits), nil
+	return dist.NewTCPCarrierOptions(l.Conn, limits, dist.TCPOptions{BusyPoll: l.busyPoll}), nil
 }
 
 func (l *tcpLink) RemoteAddr() string { return l.Conn.RemoteAddr().String() }
