@@ -39,6 +39,7 @@ type fileConfig struct {
 		Listen         string
 		EPMD           string
 		NoEmbeddedEPMD bool
+		BusyPoll       time.Duration
 	}
 	// QUIC holds barrel_p2p's keys; its paths default under DataDir.
 	QUIC protodist.Config
@@ -256,6 +257,14 @@ func buildKeyTable() []configKey {
 			return nil
 		}},
 		{name: "tcp.no_embedded_epmd", kind: kBool, usage: "tcp: never start an embedded EPMD", apply: boolean(func(c *fileConfig) *bool { return &c.TCP.NoEmbeddedEPMD })},
+		{name: "tcp.busy_poll", kind: kMillis, flag: "busy-poll", usage: `tcp: how long a quiet connection's reader polls before it sleeps, e.g. "100us" (0: off)`, apply: func(c *fileConfig, v any) error {
+			d := v.(time.Duration)
+			if d < 0 || d > time.Second {
+				return errors.New(`must be between 0 and 1s, e.g. "100us"`)
+			}
+			c.TCP.BusyPoll = d
+			return nil
+		}},
 		{name: "quic.listen_port", kind: kInt, flag: "port", usage: "quic: UDP listen port (0: the OS picks)", apply: quic("listen_port")},
 		{name: "quic.address", flag: "address", usage: "quic: IP to listen on and advertise to HyParView", apply: quic("address")},
 		{name: "quic.dist_cookie", usage: "quic: barrel_p2p's name for cookie", apply: quic("dist_cookie")},

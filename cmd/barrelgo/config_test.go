@@ -46,7 +46,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Proto != "tcp" || c.NetTickTime != 60*time.Second || c.LogLevel != slog.LevelInfo || c.LogFormat != "text" ||
-		c.MetricsAddr != "" || c.membershipOn() {
+		c.MetricsAddr != "" || c.membershipOn() || c.TCP.BusyPoll != 0 {
 		t.Fatalf("defaults: %+v", c)
 	}
 	// barrel_p2p's defaults, its data paths under data_dir.
@@ -85,6 +85,7 @@ shuffle_period = 15000
 	t.Setenv("BARRELGO_QUIC_LISTEN_PORT", "9200")
 	t.Setenv("BARRELGO_LOG_FORMAT", "json")
 	t.Setenv("BARRELGO_MEMBERSHIP_CONTACT_NODES", "s1@127.0.0.1, s2@127.0.0.1")
+	t.Setenv("BARRELGO_TCP_BUSY_POLL", "150us")
 	c, err := loadConfig(path, parseFlags(t, false, "-port", "9300", "-trust-mode", "tofu"))
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +94,9 @@ shuffle_period = 15000
 	// defaults.
 	if c.QUIC.ListenPort != 9300 || c.QUIC.AuthTrustMode != auth.TrustTOFU {
 		t.Errorf("flags lost: port %d, trust %v", c.QUIC.ListenPort, c.QUIC.AuthTrustMode)
+	}
+	if c.TCP.BusyPoll != 150*time.Microsecond {
+		t.Errorf("BARRELGO_TCP_BUSY_POLL lost: %v", c.TCP.BusyPoll)
 	}
 	if c.LogFormat != "json" || !slices.Equal(c.Membership.ContactNodes, []etf.Atom{"s1@127.0.0.1", "s2@127.0.0.1"}) {
 		t.Errorf("environment lost: format %s, contacts %v", c.LogFormat, c.Membership.ContactNodes)
@@ -179,6 +183,9 @@ func TestConfigErrors(t *testing.T) {
 		{file: "[membership]\ncontact_nodes = [\"seed\"]", want: []string{"membership.contact_nodes", `"seed" is not a node name`}},
 		{file: "[log]\nlevel = \"loud\"", want: []string{"log.level", "must be debug, info, warn or error"}},
 		{file: "metrics_addr = \"9464\"", want: []string{"metrics_addr", "must be host:port"}},
+		{file: "[tcp]\nbusy_poll = \"-1us\"", want: []string{"tcp.busy_poll", "must be between 0 and 1s"}},
+		{args: []string{"-busy-poll", "2s"}, want: []string{"(from -busy-poll)", "must be between 0 and 1s"}},
+		{args: []string{"-busy-poll", "fast"}, want: []string{"(from -busy-poll)", "milliseconds"}},
 		{file: "proto = \"quic\"\n[quic]\ncookie_only_nodes = [\"ops@*\"]", want: []string{"quic.cookie_only_nodes", "requires a dist_cookie other than the default"}},
 		{file: "cookie = \"a\"\n[quic]\ndist_cookie = \"b\"", want: []string{"quic.dist_cookie", "differs from cookie"}},
 		{file: "cookie = \"a\"\ncookie_file = \"/nonexistent/cookie\"", want: []string{"cookie_file", "not both", "cannot read it"}},

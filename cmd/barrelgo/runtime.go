@@ -54,6 +54,7 @@ func startRuntime(ctx context.Context, cfg *fileConfig, log *slog.Logger) (rt *r
 		opts.Transport = r.quic
 	default:
 		opts.ListenAddr, opts.EPMDAddr, opts.NoEmbeddedEPMD = cfg.TCP.Listen, cfg.TCP.EPMD, cfg.TCP.NoEmbeddedEPMD
+		opts.BusyPoll = cfg.TCP.BusyPoll
 	}
 	r.n, err = node.Start(ctx, opts)
 	if err != nil {
