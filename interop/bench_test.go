@@ -71,7 +71,7 @@ func benchEPMD(b *testing.B, log *slog.Logger) int {
 	return srv.Port()
 }
 
-func benchTCPNode(b *testing.B, epmdPort int, log *slog.Logger, alive string) *node.Node {
+func benchTCPNode(b *testing.B, epmdPort int, log *slog.Logger, alive string, busyPoll time.Duration) *node.Node {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -80,6 +80,7 @@ func benchTCPNode(b *testing.B, epmdPort int, log *slog.Logger, alive string) *n
 		Cookie:         testCookie,
 		EPMDAddr:       "127.0.0.1:" + strconv.Itoa(epmdPort),
 		NoEmbeddedEPMD: true,
+		BusyPoll:       busyPoll,
 		Logger:         log,
 	})
 	if err != nil {
@@ -351,7 +352,8 @@ func BenchmarkDistErl(b *testing.B) {
 	log := benchLogger()
 	port := benchEPMD(b, log)
 	ebin := erlharness.CompileTestApp(b)
-	g := benchTCPNode(b, port, log, "gob")
+	g := benchTCPNode(b, port, log, "gob", 0)
+	gp := benchTCPNode(b, port, log, "gobpoll", benchBusyPoll)
 	erlA := benchErl(b, port, ebin)
 	erlB := benchErl(b, port, ebin)
 
@@ -362,6 +364,8 @@ func BenchmarkDistErl(b *testing.B) {
 	erlSink := benchPid(b, "sink on B", benchRPC(b, g, erlB, "start_sink"))
 	goEcho := spawnBenchEcho(b, g)
 	goSink := spawnBenchSink(b, g)
+	pollEcho := spawnBenchEcho(b, gp)
+	pollSink := spawnBenchSink(b, gp)
 
 	// ErlErl: erl A drives, erl B answers. ErlGo: erl A drives, the Go
 	// node answers. GoErl: the Go node drives, erl B answers.
@@ -374,6 +378,27 @@ func BenchmarkDistErl(b *testing.B) {
 	b.Run("ErlErl/oneway_1MiB", func(b *testing.B) { erlOneway(b, g, erlA, erlSink, "big", benchBigBytes) })
 	b.Run("ErlGo/oneway_1MiB", func(b *testing.B) { erlOneway(b, g, erlA, goSink, "big", benchBigBytes) })
 	b.Run("GoErl/oneway_1MiB", func(b *testing.B) { goOneway(b, g, erlSink, benchBig, benchBigBytes) })
+
+	// The same against a Go node in the low-latency profile of
+	// docs/troubleshooting.md: BusyPoll, and GOMAXPROCS=1 while it runs
+	// (this process holds only the Go nodes; the erl nodes keep theirs).
+	b.Run("ErlGoPoll/pingpong", oneProc(func(b *testing.B) { erlPingPong(b, g, erlA, pollEcho) }))
+	b.Run("GoErlPoll/pingpong", oneProc(func(b *testing.B) { goPingPong(b, gp, erlEcho) }))
+	b.Run("ErlGoPoll/oneway_small", oneProc(func(b *testing.B) { erlOneway(b, g, erlA, pollSink, "small", 0) }))
+	b.Run("GoErlPoll/oneway_small", oneProc(func(b *testing.B) { goOneway(b, gp, erlSink, benchSmall, 0) }))
+	b.Run("ErlGoPoll/oneway_1MiB", oneProc(func(b *testing.B) { erlOneway(b, g, erlA, pollSink, "big", benchBigBytes) }))
+	b.Run("GoErlPoll/oneway_1MiB", oneProc(func(b *testing.B) { goOneway(b, gp, erlSink, benchBig, benchBigBytes) }))
+}
+
+// benchBusyPoll is the low-latency profile's node.Options.BusyPoll.
+const benchBusyPoll = 100 * time.Microsecond
+
+// oneProc runs a benchmark with GOMAXPROCS=1.
+func oneProc(f func(b *testing.B)) func(b *testing.B) {
+	return func(b *testing.B) {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+		f(b)
+	}
 }
 
 // benchResolver is a fixed name table, written before any dial.
@@ -514,7 +539,7 @@ func BenchmarkDistGoGo(b *testing.B) {
 		start func() (*node.Node, *node.Node)
 	}{
 		{"TCP", func() (*node.Node, *node.Node) {
-			return benchTCPNode(b, port, log, "gta"), benchTCPNode(b, port, log, "gtz")
+			return benchTCPNode(b, port, log, "gta", 0), benchTCPNode(b, port, log, "gtz", 0)
 		}},
 		{"QUIC", func() (*node.Node, *node.Node) {
 			return benchQUICNode(b, res, log, "gqa", false), benchQUICNode(b, res, log, "gqz", false)

@@ -6,7 +6,9 @@
 #   (dist_bench.erl, timed in Erlang) against a Go peer, GoErl a Go driver
 #   (timed in Go) against an Erlang peer; the baseline ErlErl is the same
 #   Erlang driver against a second stock erl node. Target: >= 1.0x
-#   throughput and a p99 round trip no worse.
+#   throughput and a p99 round trip no worse. ErlGoPoll and GoErlPoll
+#   are the same against a Go node in the low-latency profile
+#   (node.Options.BusyPoll 100us, GOMAXPROCS=1; docs/troubleshooting.md).
 #   QUIC vs TCP, Go node to Go node, without and with barrel_p2p's Ed25519
 #   auth. Target: >= 0.5x. Below them, bare quic-go streams with the same
 #   settings (protodist's BenchmarkCeiling) against the TCP distribution:
@@ -77,8 +79,8 @@ function row(group, label, base, cand, unit, lower, target,    b, c, r, verdict)
 END {
 	printf "\n%-22s %-26s %12s %12s %7s %7s  %s\n", "comparison", "metric", "baseline", "candidate", "ratio", "target", ""
 	e = "BenchmarkDistErl/"
-	for (k = 0; k < 2; k++) {
-		cand = k == 0 ? "ErlGo" : "GoErl"
+	for (k = 0; k < 4; k++) {
+		cand = k == 0 ? "ErlGo" : k == 1 ? "GoErl" : k == 2 ? "ErlGoPoll" : "GoErlPoll"
 		g = cand " vs ErlErl"
 		row(g, "pingpong roundtrips/s", e "ErlErl/pingpong", e cand "/pingpong", "roundtrips/s", 0, "1.0")
 		row(g, "pingpong p50 us", e "ErlErl/pingpong", e cand "/pingpong", "p50-us", 1, "-")
