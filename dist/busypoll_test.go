@@ -11,27 +11,11 @@ import (
 	"time"
 )
 
-// tcpPair returns the two ends of a loopback TCP connection.
+// tcpPair returns the two ends of a loopback TCP connection, closed when
+// the test ends.
 func tcpPair(t *testing.T) (client, server net.Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server = <-accepted
-	if server == nil {
-		t.Fatal("accept failed")
-	}
+	client, server = streamPair(t, "tcp")
 	t.Cleanup(func() { client.Close(); server.Close() })
 	return client, server
 }

@@ -148,7 +148,7 @@ func benchPid(b *testing.B, what string, t etf.Term) etf.Pid {
 }
 
 // spawnBenchEcho starts a Go echo process: {From, Msg} -> From ! Msg.
-func spawnBenchEcho(b *testing.B, n *node.Node) etf.Pid {
+func spawnBenchEcho(b testing.TB, n *node.Node) etf.Pid {
 	b.Helper()
 	p, err := n.Spawn(func(p *node.Process) error {
 		ctx := p.Context()

@@ -46,23 +46,7 @@ func TestDistBusyPoll(t *testing.T) {
 	}
 
 	// Erlang drives round trips to a Go echo.
-	echo, err := g.Spawn(func(p *node.Process) error {
-		for {
-			m, err := p.Receive(p.Context())
-			if err != nil {
-				return nil
-			}
-			if t, ok := m.(etf.Tuple); ok && len(t) == 2 {
-				if from, ok := t[0].(etf.Pid); ok {
-					p.Send(p.Context(), from, t[1])
-				}
-			}
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := call("pingpong", echo.Pid(), int64(2000), etf.Atom("small"))
+	res := call("pingpong", spawnBenchEcho(t, g), int64(2000), etf.Atom("small"))
 	if r, ok := res.(etf.Tuple); !ok || len(r) != 3 {
 		t.Fatalf("pingpong against the Go echo = %s", etf.Format(res))
 	}
