@@ -20,10 +20,11 @@ type pollReader struct {
 	parks int
 }
 
-// newPollReader wraps conn in a pollReader when budget is positive and
-// conn exposes its descriptor; otherwise conn reads as it is.
+// newPollReader wraps conn in a pollReader when budget is positive, the
+// system is a Unix and conn exposes its descriptor; otherwise conn reads
+// as it is.
 func newPollReader(conn net.Conn, budget time.Duration) io.Reader {
-	if budget <= 0 {
+	if budget <= 0 || !canPoll {
 		return conn
 	}
 	sc, ok := conn.(syscall.Conn)
@@ -46,11 +47,10 @@ func (r *pollReader) Read(p []byte) (int, error) {
 	err := r.rc.Read(func(fd uintptr) bool {
 		var start time.Time
 		for {
-			n, rerr = syscall.Read(int(fd), p)
+			var again bool
+			n, again, rerr = readFD(fd, p)
 			switch {
-			case rerr == syscall.EINTR:
-				continue
-			case rerr != syscall.EAGAIN:
+			case !again:
 				return true
 			case start.IsZero():
 				start = time.Now()
