@@ -24,7 +24,10 @@
 # nodes included) hold up better than rates on a busy machine. A loaded
 # machine moves both sides of a ratio, but not always equally: Erlang's
 # schedulers busy-wait for work and keep their CPU, Go's threads sleep and
-# wait to be scheduled again, so compare runs made on an idle machine.
+# wait to be scheduled again, so compare runs made on an idle machine (on
+# a VM, load beside the benchmark can even make round trips faster: busy
+# vCPUs skip the hypervisor's wake-up; Erlang<->Erlang once ran 6x faster
+# while a compile ran).
 # The Erlang rows need erl and erlc (BenchmarkDistErl skips without them).
 set -euo pipefail
 
