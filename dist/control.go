@@ -114,42 +114,54 @@ type Control struct {
 
 // Tuple builds the control tuple of c.
 func (c *Control) Tuple() (etf.Tuple, error) {
+	var a [maxControlArity]etf.Term
+	e, err := c.elems(&a)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(etf.Tuple(e)), nil
+}
+
+// elems lays the control tuple's elements out in dst, so that the encoder
+// writes them without a Tuple of its own: building one cost two
+// allocations per message sent (its elements and its box as a Term).
+func (c *Control) elems(dst *[maxControlArity]etf.Term) ([]etf.Term, error) {
 	op := int64(c.Op)
 	switch c.Op {
 	case OpLink, OpUnlink, OpGroupLeader:
-		return etf.Tuple{op, c.From, c.To}, nil
+		return append(dst[:0], op, c.From, c.To), nil
 	case OpSend:
-		return etf.Tuple{op, etf.Atom(""), c.To}, nil
+		return append(dst[:0], op, etf.Atom(""), c.To), nil
 	case OpSendTT:
-		return etf.Tuple{op, etf.Atom(""), c.To, c.Token}, nil
+		return append(dst[:0], op, etf.Atom(""), c.To, c.Token), nil
 	case OpExit, OpExit2:
-		return etf.Tuple{op, c.From, c.To, c.Reason}, nil
+		return append(dst[:0], op, c.From, c.To, c.Reason), nil
 	case OpExitTT, OpExit2TT:
-		return etf.Tuple{op, c.From, c.To, c.Token, c.Reason}, nil
+		return append(dst[:0], op, c.From, c.To, c.Token, c.Reason), nil
 	case OpRegSend:
-		return etf.Tuple{op, c.From, etf.Atom(""), c.To}, nil
+		return append(dst[:0], op, c.From, etf.Atom(""), c.To), nil
 	case OpRegSendTT:
-		return etf.Tuple{op, c.From, etf.Atom(""), c.To, c.Token}, nil
+		return append(dst[:0], op, c.From, etf.Atom(""), c.To, c.Token), nil
 	case OpMonitorP, OpDemonitorP:
-		return etf.Tuple{op, c.From, c.To, c.Ref}, nil
+		return append(dst[:0], op, c.From, c.To, c.Ref), nil
 	case OpMonitorPExit:
-		return etf.Tuple{op, c.From, c.To, c.Ref, c.Reason}, nil
+		return append(dst[:0], op, c.From, c.To, c.Ref, c.Reason), nil
 	case OpPayloadMonitorPExit:
-		return etf.Tuple{op, c.From, c.To, c.Ref}, nil
+		return append(dst[:0], op, c.From, c.To, c.Ref), nil
 	case OpSendSender, OpPayloadExit, OpPayloadExit2, OpAliasSend:
-		return etf.Tuple{op, c.From, c.To}, nil
+		return append(dst[:0], op, c.From, c.To), nil
 	case OpSendSenderTT, OpPayloadExitTT, OpPayloadExit2TT, OpAliasSendTT:
-		return etf.Tuple{op, c.From, c.To, c.Token}, nil
+		return append(dst[:0], op, c.From, c.To, c.Token), nil
 	case OpSpawnRequest:
-		return etf.Tuple{op, c.Ref, c.From, c.GroupLeader, c.MFA, c.Opts}, nil
+		return append(dst[:0], op, c.Ref, c.From, c.GroupLeader, c.MFA, c.Opts), nil
 	case OpSpawnRequestTT:
-		return etf.Tuple{op, c.Ref, c.From, c.GroupLeader, c.MFA, c.Opts, c.Token}, nil
+		return append(dst[:0], op, c.Ref, c.From, c.GroupLeader, c.MFA, c.Opts, c.Token), nil
 	case OpSpawnReply:
-		return etf.Tuple{op, c.Ref, c.To, c.Flags, c.Result}, nil
+		return append(dst[:0], op, c.Ref, c.To, c.Flags, c.Result), nil
 	case OpSpawnReplyTT:
-		return etf.Tuple{op, c.Ref, c.To, c.Flags, c.Result, c.Token}, nil
+		return append(dst[:0], op, c.Ref, c.To, c.Flags, c.Result, c.Token), nil
 	case OpUnlinkID, OpUnlinkIDAck:
-		return etf.Tuple{op, c.ID, c.From, c.To}, nil
+		return append(dst[:0], op, c.ID, c.From, c.To), nil
 	}
 	return nil, fmt.Errorf("dist: cannot encode control op %v", c.Op)
 }

@@ -1,6 +1,7 @@
 package dist
 
 import (
+	"bytes"
 	"errors"
 	"math"
 	"math/big"
@@ -320,3 +321,41 @@ func TestHasMessage(t *testing.T) {
 }
 
 var _ = errors.Is
+
+// The encoder writes a control tuple from its elements; the bytes must be
+// those of etf's encoding of the Tuple, in both message forms, for every
+// op.
+func TestEncoderControlBytesMatchTuple(t *testing.T) {
+	for _, c := range sampleControls() {
+		tup, err := c.Tuple()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctl, err := etf.AppendTerm(nil, tup, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := etf.AppendTerm(nil, etf.Atom("m"), nil)
+		for _, fragments := range []bool{false, true} {
+			e := Encoder{Fragments: fragments}
+			frames, err := e.Encode(nil, c, etf.Atom("m"))
+			if err != nil || len(frames) != 1 {
+				t.Fatalf("%v: %d frames, %v", c.Op, len(frames), err)
+			}
+			head := []byte{passThrough, etf.Version}
+			if fragments {
+				head = []byte{etf.Version, hdrNormal, 0}
+			}
+			want := append(head, ctl...)
+			if c.Op.HasMessage() {
+				if !fragments {
+					want = append(want, etf.Version) // each term is whole
+				}
+				want = append(want, msg...)
+			}
+			if got := frames[0]; !bytes.Equal(got, want) {
+				t.Errorf("%v (fragments %v):\n got %x\nwant %x", c.Op, fragments, got, want)
+			}
+		}
+	}
+}

@@ -79,13 +79,14 @@ func (e *Encoder) Encode(out [][]byte, c *Control, msg etf.Term) ([][]byte, erro
 // it as needed). It also returns the buffer the frames were cut from,
 // which holds them until the caller lets go of the frames.
 func (e *Encoder) EncodeInto(buf []byte, out [][]byte, c *Control, msg etf.Term) ([][]byte, []byte, error) {
-	ctl, err := c.Tuple()
+	var a [maxControlArity]etf.Term
+	ctl, err := c.elems(&a)
 	if err != nil {
 		return out, buf, err
 	}
 	if !e.Fragments {
-		b := append(buf[:0], passThrough)
-		if b, err = etf.AppendEncode(b, ctl, nil); err != nil {
+		b := append(buf[:0], passThrough, etf.Version)
+		if b, err = appendControl(b, ctl); err != nil {
 			return out, b, fmt.Errorf("dist: encode %v control: %w", c.Op, err)
 		}
 		if c.Op.HasMessage() {
@@ -96,7 +97,7 @@ func (e *Encoder) EncodeInto(buf []byte, out [][]byte, c *Control, msg etf.Term)
 		return append(out, b), b, nil
 	}
 	b := append(buf[:0], etf.Version, hdrNormal, 0)
-	if b, err = etf.AppendTerm(b, ctl, nil); err != nil {
+	if b, err = appendControl(b, ctl); err != nil {
 		return out, b, fmt.Errorf("dist: encode %v control: %w", c.Op, err)
 	}
 	if c.Op.HasMessage() {
@@ -532,4 +533,18 @@ func (d *Decoder) decodeBodyOpts(b []byte, refs []etf.Atom, versioned, owned boo
 	}
 	m.Payload = msg
 	return m, nil
+}
+
+// appendControl encodes a control tuple from its elements, as
+// etf.AppendTerm encodes an etf.Tuple of them (SMALL_TUPLE_EXT: every
+// control tuple has fewer than 256 elements).
+func appendControl(b []byte, elems []etf.Term) ([]byte, error) {
+	b = append(b, smallTupleExt, byte(len(elems)))
+	var err error
+	for _, el := range elems {
+		if b, err = etf.AppendTerm(b, el, nil); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
 }
