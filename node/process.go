@@ -42,6 +42,9 @@ func (e *LinkError) Error() string {
 type Process struct {
 	node *Node
 	pid  etf.Pid
+	// pidTerm is pid boxed once as a Term: a message sent from the process
+	// names it as the sender, and boxing it per send cost an allocation.
+	pidTerm etf.Term
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -84,6 +87,7 @@ func (n *Node) newProcess(run bool) (*Process, error) {
 		watchers: map[etf.Ref]watcher{},
 		aliases:  map[etf.Ref]struct{}{},
 	}
+	p.pidTerm = p.pid
 	p.ctx, p.cancel = context.WithCancel(n.ctx)
 	n.mu.Lock()
 	// Checked again under the lock Stop lists the processes with: one added
@@ -244,16 +248,18 @@ func (p *Process) ReceiveMatch(ctx context.Context, match func(etf.Term) bool) (
 // not exist; it fails only when no connection to the target's node can be
 // made.
 func (p *Process) Send(ctx context.Context, to etf.Term, msg etf.Term) error {
-	return p.node.send(ctx, p.pid, to, msg)
+	return p.node.send(ctx, p.pidTerm, to, msg)
 }
 
 // Send sends a message from no particular process (the node's group
 // leader stands in as the sender).
 func (n *Node) Send(ctx context.Context, to etf.Term, msg etf.Term) error {
-	return n.send(ctx, n.groupLeader.pid, to, msg)
+	return n.send(ctx, n.groupLeader.pidTerm, to, msg)
 }
 
-func (n *Node) send(ctx context.Context, from etf.Pid, to etf.Term, msg etf.Term) error {
+// send sends msg from from (a Pid) to to. The controls take to itself, not
+// its value switched out below: re-boxing a pid cost an allocation.
+func (n *Node) send(ctx context.Context, from, to etf.Term, msg etf.Term) error {
 	switch t := to.(type) {
 	case etf.Pid:
 		if t.Node == n.name {
@@ -262,7 +268,7 @@ func (n *Node) send(ctx context.Context, from etf.Pid, to etf.Term, msg etf.Term
 			}
 			return nil
 		}
-		return n.sendControl(ctx, t.Node, &dist.Control{Op: dist.OpSendSender, From: from, To: t}, msg)
+		return n.sendControl(ctx, t.Node, &dist.Control{Op: dist.OpSendSender, From: from, To: to}, msg)
 	case etf.Atom:
 		if q := n.Whereis(t); q != nil {
 			q.deliver(msg)
@@ -280,7 +286,7 @@ func (n *Node) send(ctx context.Context, from etf.Pid, to etf.Term, msg etf.Term
 					}
 					return nil
 				}
-				return n.sendControl(ctx, node, &dist.Control{Op: dist.OpRegSend, From: from, To: name}, msg)
+				return n.sendControl(ctx, node, &dist.Control{Op: dist.OpRegSend, From: from, To: t[0]}, msg)
 			}
 		}
 	case etf.Ref:
@@ -293,7 +299,7 @@ func (n *Node) send(ctx context.Context, from etf.Pid, to etf.Term, msg etf.Term
 			}
 			return nil
 		}
-		return n.sendControl(ctx, t.Node, &dist.Control{Op: dist.OpAliasSend, From: from, To: t}, msg)
+		return n.sendControl(ctx, t.Node, &dist.Control{Op: dist.OpAliasSend, From: from, To: to}, msg)
 	}
 	return fmt.Errorf("node: cannot send to %s: %w", etf.Format(to), errBadArg)
 }

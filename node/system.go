@@ -68,7 +68,7 @@ func (n *Node) serveIO(p *Process) error {
 		} else {
 			reply = etf.Tuple{etf.AtomError, etf.Atom("enotsup")}
 		}
-		_ = n.send(context.Background(), p.pid, from, etf.Tuple{etf.Atom("io_reply"), t[2], reply})
+		_ = n.send(context.Background(), p.pidTerm, from, etf.Tuple{etf.Atom("io_reply"), t[2], reply})
 	}
 }
 
