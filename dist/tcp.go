@@ -38,8 +38,10 @@ type TCPOptions struct {
 	// +sbwt). A reply that comes back within it is read without waking a
 	// sleeping thread: round trips get shorter and steadier, at the price
 	// of up to BusyPoll of CPU after each burst of incoming frames. 0
-	// sleeps at once. It applies on Unix systems, to connections that
-	// expose their descriptor (syscall.Conn, as *net.TCPConn does).
+	// sleeps at once. A read deadline, or Close, takes effect once the
+	// poll under way has spent its budget. It applies on Unix systems, to
+	// connections that expose their descriptor (syscall.Conn, as
+	// *net.TCPConn does).
 	BusyPoll time.Duration
 }
 
