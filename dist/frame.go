@@ -86,7 +86,7 @@ func (e *Encoder) EncodeInto(buf []byte, out [][]byte, c *Control, msg etf.Term)
 	}
 	if !e.Fragments {
 		b := append(buf[:0], passThrough, etf.Version)
-		if b, err = appendControl(b, ctl); err != nil {
+		if b, err = etf.AppendTuple(b, ctl, nil); err != nil {
 			return out, b, fmt.Errorf("dist: encode %v control: %w", c.Op, err)
 		}
 		if c.Op.HasMessage() {
@@ -97,7 +97,7 @@ func (e *Encoder) EncodeInto(buf []byte, out [][]byte, c *Control, msg etf.Term)
 		return append(out, b), b, nil
 	}
 	b := append(buf[:0], etf.Version, hdrNormal, 0)
-	if b, err = appendControl(b, ctl); err != nil {
+	if b, err = etf.AppendTuple(b, ctl, nil); err != nil {
 		return out, b, fmt.Errorf("dist: encode %v control: %w", c.Op, err)
 	}
 	if c.Op.HasMessage() {
@@ -533,18 +533,4 @@ func (d *Decoder) decodeBodyOpts(b []byte, refs []etf.Atom, versioned, owned boo
 	}
 	m.Payload = msg
 	return m, nil
-}
-
-// appendControl encodes a control tuple from its elements, as
-// etf.AppendTerm encodes an etf.Tuple of them (SMALL_TUPLE_EXT: every
-// control tuple has fewer than 256 elements).
-func appendControl(b []byte, elems []etf.Term) ([]byte, error) {
-	b = append(b, smallTupleExt, byte(len(elems)))
-	var err error
-	for _, el := range elems {
-		if b, err = etf.AppendTerm(b, el, nil); err != nil {
-			return b, err
-		}
-	}
-	return b, nil
 }

@@ -864,3 +864,31 @@ func TestInternBounded(t *testing.T) {
 		t.Fatalf("intern maps hold %d atoms, limit %d", n, maxInterned)
 	}
 }
+
+// AppendTuple writes what AppendTerm writes for the Tuple of the same
+// elements, in both tuple forms, and a warm call allocates nothing.
+func TestAppendTuple(t *testing.T) {
+	pid := Term(Pid{Node: "a@127.0.0.1", ID: 80, Serial: 1, Creation: 4})
+	big := make([]Term, 300)
+	for i := range big {
+		big[i] = int64(i)
+	}
+	for _, elems := range [][]Term{{}, {int64(6), pid, Atom("x")}, big} {
+		want, err := AppendTerm(nil, Tuple(elems), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := AppendTuple([]byte{0xff}, elems, nil)
+		if err != nil || !bytes.Equal(got[1:], want) || got[0] != 0xff {
+			t.Errorf("%d elements: AppendTuple = %x, %v; want %x after the prefix", len(elems), got, err, want)
+		}
+	}
+	elems := []Term{int64(6), pid, pid}
+	buf := make([]byte, 0, 256)
+	if n := testing.AllocsPerRun(100, func() { _, _ = AppendTuple(buf[:0], elems, nil) }); n != 0 {
+		t.Errorf("AppendTuple allocates %v times", n)
+	}
+	if _, err := AppendTuple(nil, []Term{int64(1), make(chan int)}, nil); err == nil {
+		t.Error("a channel element encoded")
+	}
+}

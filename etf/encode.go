@@ -146,6 +146,17 @@ func AppendTerm(dst []byte, t Term, opts *EncodeOptions) ([]byte, error) {
 	return e.append(dst, t)
 }
 
+// AppendTuple appends the encoding of the tuple of elems, as AppendTerm
+// does for Tuple(elems), for callers whose elements are at hand but not
+// as a Tuple: a Tuple passed as a Term is boxed, an allocation per call.
+func AppendTuple(dst []byte, elems []Term, opts *EncodeOptions) ([]byte, error) {
+	e := encoder{}
+	if opts != nil {
+		e.opts = *opts
+	}
+	return e.appendTuple(dst, elems)
+}
+
 type encoder struct {
 	opts EncodeOptions
 }
@@ -167,19 +178,7 @@ func (e *encoder) append(b []byte, t Term) ([]byte, error) {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
 		return append(b, v...), nil
 	case Tuple:
-		if len(v) <= 255 {
-			b = append(b, tagSmallTuple, byte(len(v)))
-		} else {
-			b = append(b, tagLargeTuple)
-			b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
-		}
-		var err error
-		for _, el := range v {
-			if b, err = e.append(b, el); err != nil {
-				return b, err
-			}
-		}
-		return b, nil
+		return e.appendTuple(b, v)
 	case List:
 		return e.appendList(b, v, nil)
 	case Map:
@@ -421,6 +420,22 @@ func isLatin1(s string) bool {
 // appendList writes elems as a list ending in tail (nil means []). Like OTP,
 // a proper list of small non-negative integers up to 65535 long becomes
 // STRING_EXT.
+func (e *encoder) appendTuple(b []byte, elems []Term) ([]byte, error) {
+	if len(elems) <= 255 {
+		b = append(b, tagSmallTuple, byte(len(elems)))
+	} else {
+		b = append(b, tagLargeTuple)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(elems)))
+	}
+	var err error
+	for _, el := range elems {
+		if b, err = e.append(b, el); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
 func (e *encoder) appendList(b []byte, elems []Term, tail Term) ([]byte, error) {
 	if len(elems) == 0 {
 		return append(b, tagNil), nil
